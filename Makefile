@@ -1,0 +1,46 @@
+# FusionX hub. `make run` and `make test` are all a newcomer needs.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+WORKERS ?= 1
+
+.PHONY: run test lint typecheck migrate seed demo clean bench bench-full
+
+$(VENV)/.installed: requirements.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+migrate: $(VENV)/.installed
+	$(PY) -m app migrate
+
+seed: $(VENV)/.installed
+	$(PY) -m app migrate
+	$(PY) -m app seed --reset
+
+run: $(VENV)/.installed
+	$(PY) -m app migrate
+	$(PY) -m app seed --if-empty
+	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(PY) -m app serve
+
+test: $(VENV)/.installed-dev
+	$(PY) -m ruff check hub app tests
+	$(PY) -m mypy
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(VENV)/.installed-dev
+	$(PY) -m ruff check hub app tests
+	$(PY) -m ruff format --check hub app tests || true
+
+typecheck: $(VENV)/.installed-dev
+	$(PY) -m mypy
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache hub.db
