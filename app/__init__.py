@@ -1,0 +1,1 @@
+"""FusionX hub application: settings, models, REST routes and domain services on top of :mod:`hub`."""

@@ -1,0 +1,93 @@
+"""Command line: ``python -m app migrate | seed [--reset|--if-empty] | serve``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+
+import uvicorn
+
+from app.db import Database
+from app.logs import setup_logging
+from app.migrate import upgrade
+from app.seed import seed
+from app.settings import Settings, SettingsError
+from hub.server import uvicorn_ws_options
+
+
+def _migrate(settings: Settings) -> None:
+    upgrade(settings.database_url)
+    print(f"migrations applied to {settings.database_url.split('@')[-1]}")
+
+
+def _seed(settings: Settings, *, reset: bool) -> None:
+    if settings.production:
+        print("refusing to seed demo data: HUB_ENV=production", file=sys.stderr)
+        raise SystemExit(2)
+
+    async def run() -> bool:
+        db = Database(settings.database_url)
+        try:
+            return await seed(db, reset=reset)
+        finally:
+            await db.close()
+
+    wrote = asyncio.run(run())
+    print("demo data seeded (password: 'password')" if wrote else "database not empty: demo data left as it is")
+
+
+def _serve(settings: Settings) -> None:
+    setup_logging(settings.log_level)
+    if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # prometheus-client multiprocess mode: every worker writes its samples here; /metrics merges them.
+        path = tempfile.mkdtemp(prefix="fusionx-prom-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+    try:
+        uvicorn.run(
+            "app.asgi:app_factory",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            log_config=None,
+            access_log=False,
+            proxy_headers=True,
+            **uvicorn_ws_options(settings.hub_config()),
+        )
+    finally:
+        path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+        if settings.workers > 1 and path.startswith(tempfile.gettempdir()):
+            shutil.rmtree(path, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m app", description="FusionX hub")
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("migrate", help="apply the Alembic migrations to DATABASE_URL")
+    seed_cmd = sub.add_parser("seed", help="load demo data (dev mode only)")
+    seed_cmd.add_argument("--reset", action="store_true", help="wipe and reseed")
+    seed_cmd.add_argument("--if-empty", action="store_true", help="only when there are no users (default)")
+    sub.add_parser("serve", help="serve on HOST:PORT with WORKERS processes")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"fusionx-hub: configuration error: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.command == "migrate":
+        _migrate(settings)
+    elif args.command == "seed":
+        _seed(settings, reset=args.reset)
+    else:
+        _serve(settings)
+
+
+if __name__ == "__main__":
+    main()

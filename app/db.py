@@ -1,0 +1,48 @@
+"""The async database engine and session factory, built by the app factory (no module-level engine)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+__all__ = ["Database", "is_sqlite"]
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+class Database:
+    """Owns the engine; ``session()`` opens a unit of work."""
+
+    def __init__(self, url: str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
+        kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite(url)}
+        if is_sqlite(url):
+            kwargs["connect_args"] = {"timeout": timeout_s}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_s)
+            kwargs["connect_args"] = {"timeout": timeout_s, "command_timeout": timeout_s}
+        self.url = url
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if is_sqlite(url):
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.session = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+
+    async def ping(self) -> None:
+        async with self.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    # WAL lets readers proceed while a writer commits; foreign keys are off by default in SQLite.
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()

@@ -1,0 +1,96 @@
+"""The REST error envelope ``{"error":{"code","message","details"}}`` (protocol.md §4) and its handlers."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+
+from app.responses import json_response
+from hub.codes import HTTP_STATUS, ErrorCode
+from hub.errors import HubError
+
+__all__ = ["ApiError", "exception_handlers", "parse_body"]
+
+log = logging.getLogger("app.errors")
+M = TypeVar("M", bound=BaseModel)
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        code: ErrorCode,
+        message: str,
+        *,
+        status: int | None = None,
+        details: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or HTTP_STATUS[code]
+        self.details = details
+        self.headers = headers
+
+
+def _envelope(code: ErrorCode, message: str, status: int, details: Any = None, headers: Any = None) -> Response:
+    return json_response({"error": {"code": code.value, "message": message, "details": details}}, status, headers)
+
+
+async def parse_body(request: Request, model: type[M]) -> M:
+    """Read a JSON body into ``model``: 400 for malformed JSON, 422 with field details for invalid fields."""
+    raw = await request.body()
+    if not raw:
+        raise ApiError(ErrorCode.BAD_REQUEST, "a JSON body is required")
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise ApiError(ErrorCode.BAD_REQUEST, "body is not valid JSON") from None
+        details = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
+        raise ApiError(ErrorCode.BAD_REQUEST, "invalid fields", status=422, details=details) from None
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return _envelope(exc.code, exc.message, exc.status, exc.details, exc.headers)
+
+
+async def _hub_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HubError)
+    return _envelope(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
+
+
+_HTTP_CODES = {
+    400: ErrorCode.BAD_REQUEST,
+    401: ErrorCode.UNAUTHORIZED,
+    403: ErrorCode.FORBIDDEN,
+    404: ErrorCode.NOT_FOUND,
+    405: ErrorCode.BAD_REQUEST,
+    409: ErrorCode.CONFLICT,
+    429: ErrorCode.RATE_LIMITED,
+}
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL if exc.status_code >= 500 else ErrorCode.BAD_REQUEST)
+    return _envelope(code, str(exc.detail), exc.status_code, headers=exc.headers)
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return _envelope(ErrorCode.INTERNAL, "internal error", 500)
+
+
+exception_handlers: dict[Any, Any] = {
+    ApiError: _api_error,
+    HubError: _hub_error,
+    HTTPException: _http_error,
+    Exception: _unexpected,
+}

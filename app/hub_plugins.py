@@ -1,0 +1,147 @@
+"""The application's side of the hub's plug-in Protocols: tokens, topic permissions, devices."""
+
+from __future__ import annotations
+
+from sqlmodel import col, select, update
+
+from app.db import Database
+from app.errors import ApiError
+from app.models import Device, Shift, Truck, utcnow
+from app.services.auth import AuthService
+from hub.auth import Authenticator, Authorizer, DeviceTracker, Principal
+from hub.codes import ErrorCode
+from hub.errors import HubError
+from hub.protocol.commands import Device as HelloDevice
+from hub.topics import Topic, TopicFamily
+
+__all__ = ["TOPIC_FAMILIES", "DbDevices", "TokenAuthenticator", "TopicPermissions"]
+
+# protocol.md §2.4
+TOPIC_FAMILIES = [
+    TopicFamily("shift", "reliable"),
+    TopicFamily("kds", "reliable"),
+    TopicFamily("stock", "reliable"),
+    TopicFamily("notice", "reliable"),
+    TopicFamily("gps:driver", "conflated"),
+    TopicFamily("gps:fleet", "conflated", keyed=False),
+]
+_SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
+_EVERYTHING = frozenset({"admin", "manager"})
+
+
+class TokenAuthenticator:
+    def __init__(self, db: Database, auth: AuthService) -> None:
+        self._db = db
+        self._auth = auth
+
+    async def authenticate(self, token: str) -> Principal:
+        async with self._db.session() as session:
+            try:
+                claims = await self._auth.verify_access(session, token)
+            except ApiError as exc:
+                raise HubError(ErrorCode.UNAUTHORIZED, exc.message) from None
+        return Principal(
+            user_id=claims.user_id,
+            session_id=claims.session_id,
+            expires_at=claims.expires_at,
+            public=claims.user(),
+            claims={"role": claims.role, "truck_id": claims.truck_id},
+        )
+
+
+class TopicPermissions:
+    """protocol.md §1 and §2.4: who may subscribe to (and publish on) what. Ownership checked server-side."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._shift_truck: dict[int, int] = {}  # a shift never changes truck: cache forever
+
+    async def _truck_of_shift(self, shift_id: int) -> int:
+        truck = self._shift_truck.get(shift_id)
+        if truck is None:
+            async with self._db.session() as session:
+                shift = await session.get(Shift, shift_id)
+            if shift is None:
+                raise HubError(ErrorCode.NOT_FOUND, f"no shift {shift_id}")
+            truck = self._shift_truck[shift_id] = shift.truck_id
+        return truck
+
+    async def _truck_exists(self, truck_id: int) -> None:
+        async with self._db.session() as session:
+            if await session.get(Truck, truck_id) is None:
+                raise HubError(ErrorCode.NOT_FOUND, f"no truck {truck_id}")
+
+    async def authorize_subscribe(self, principal: Principal, topic: Topic) -> None:
+        role = principal.claims.get("role")
+        family, key = topic.family.name, topic.key
+        if family in _SHIFT_FAMILIES:
+            assert key is not None
+            truck = await self._truck_of_shift(key)
+            if role in _EVERYTHING or (role == "staff" and principal.claims.get("truck_id") == truck):
+                return
+        elif family == "notice":
+            assert key is not None
+            if role in _EVERYTHING or (role == "staff" and principal.claims.get("truck_id") == key):
+                await self._truck_exists(key)
+                return
+        elif family == "gps:driver":
+            if role in _EVERYTHING or (role == "driver" and principal.user_id == key):
+                return
+        elif family == "gps:fleet" and role in _EVERYTHING:
+            return
+        raise HubError(ErrorCode.FORBIDDEN, f"not allowed to subscribe to {topic.name}")
+
+    async def authorize_publish(self, principal: Principal, topic: Topic) -> None:
+        if topic.family.name != "notice":
+            raise HubError(ErrorCode.FORBIDDEN, "only notice: topics accept publish")
+        if principal.claims.get("role") not in _EVERYTHING:
+            raise HubError(ErrorCode.FORBIDDEN, "only admins and managers may publish notices")
+        assert topic.key is not None
+        await self._truck_exists(topic.key)
+
+
+class DbDevices:
+    """Keeps the ``devices`` table current: registered on hello, ``last_seen`` touched while connected."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def connected(self, principal: Principal, device: HelloDevice) -> None:
+        async with self._db.session() as session:
+            row = (
+                await session.exec(
+                    select(Device).where(Device.user_id == principal.user_id, Device.device_id == device.id)
+                )
+            ).first()
+            if row is None:
+                row = Device(user_id=principal.user_id, device_id=device.id)
+            row.kind, row.app, row.online, row.last_seen = device.kind, device.app, True, utcnow()
+            session.add(row)
+            await session.commit()
+
+    async def seen(self, devices: list[tuple[int, str]]) -> None:
+        now = utcnow()
+        async with self._db.session() as session:
+            for user_id, device_id in devices:
+                await session.exec(
+                    update(Device)
+                    .where(col(Device.user_id) == user_id, col(Device.device_id) == device_id)
+                    .values(last_seen=now, online=True)
+                )
+            await session.commit()
+
+    async def disconnected(self, principal: Principal, device: HelloDevice) -> None:
+        async with self._db.session() as session:
+            await session.exec(
+                update(Device)
+                .where(col(Device.user_id) == principal.user_id, col(Device.device_id) == device.id)
+                .values(last_seen=utcnow(), online=False)
+            )
+            await session.commit()
+
+
+_checks: tuple[type[Authenticator], type[Authorizer], type[DeviceTracker]] = (
+    TokenAuthenticator,
+    TopicPermissions,
+    DbDevices,
+)

@@ -1,0 +1,88 @@
+"""``create_app(settings)``: the Starlette app; its lifespan builds and closes every resource (conventions §7)."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from prometheus_client import CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+
+from app.db import Database
+from app.errors import exception_handlers
+from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions
+from app.metrics import HttpMetrics, MetricsExporter
+from app.middleware import RequestMiddleware
+from app.routes import all_routes
+from app.security import PasswordHashing, TokenSigner
+from app.services.auth import AuthService
+from app.settings import Settings
+from app.state import AppState
+from app.throttle import LoginThrottle
+from hub.broker import create_broker
+from hub.hub import Hub
+from hub.metrics import HubMetrics
+from hub.presence import MemoryPresence
+from hub.topics import TopicRegistry
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("app")
+
+
+def create_app(settings: Settings) -> Starlette:
+    """Build the application. Nothing is opened until the lifespan starts."""
+    registry = CollectorRegistry()
+    http_metrics = HttpMetrics(registry)
+    hub_metrics = HubMetrics(registry)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
+        hub_config = settings.hub_config()
+        db = Database(settings.database_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
+        broker = create_broker(
+            settings.broker_url, history_size=settings.history_size, history_ttl_s=settings.history_ttl_s
+        )
+        auth = AuthService(
+            signer=TokenSigner(settings.signing_key, access_ttl_s=settings.access_ttl_s),
+            passwords=PasswordHashing(),
+            throttle=LoginThrottle(
+                per_user=settings.login_max_failures_user,
+                per_address=settings.login_max_failures_ip,
+                window_s=settings.login_window_s,
+            ),
+            refresh_ttl_s=settings.refresh_ttl_s,
+        )
+        presence = MemoryPresence()
+        hub = Hub(
+            config=hub_config,
+            broker=broker,
+            presence=presence,
+            topics=TopicRegistry(TOPIC_FAMILIES),
+            authenticator=TokenAuthenticator(db, auth),
+            authorizer=TopicPermissions(db),
+            devices=DbDevices(db),
+            metrics=hub_metrics,
+        )
+        await hub.start()
+        log.info(
+            "hub node %s ready (env=%s, broker=%s)", hub_config.node_id, settings.env, settings.broker_url or "memory"
+        )
+        try:
+            yield {"app": AppState(settings, db, hub, auth, MetricsExporter(registry)), "hub": hub}
+        finally:
+            # Reverse order: sockets first (1001, flushed), then the broker, then the database.
+            await hub.drain()
+            await presence.close()
+            await broker.close()
+            await db.close()
+            log.info("hub node %s stopped", hub_config.node_id)
+
+    return Starlette(
+        routes=all_routes(),
+        middleware=[Middleware(RequestMiddleware, metrics=http_metrics)],
+        exception_handlers=exception_handlers,
+        lifespan=lifespan,
+    )

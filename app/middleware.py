@@ -1,0 +1,60 @@
+"""Pure-ASGI HTTP middleware: request id in and out, access log, and request metrics (conventions §10)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import secrets
+import time
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from app.logs import request_id_var
+from app.metrics import HttpMetrics
+
+__all__ = ["RequestMiddleware"]
+
+log = logging.getLogger("app.http")
+_VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: HttpMetrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # websockets and lifespan pass untouched
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if _VALID_ID.fullmatch(incoming) else secrets.token_hex(8)
+        token = request_id_var.set(request_id)
+        status = 500
+        started = time.perf_counter()
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = getattr(scope.get("route"), "path", None) or "<unmatched>"
+            method = scope["method"]
+            self.metrics.requests.labels(method, route, str(status)).inc()
+            self.metrics.duration.labels(method, route).observe(elapsed)
+            log.info(
+                "%s %s %s %.1fms",
+                method,
+                route,
+                status,
+                elapsed * 1000,
+                extra={"path": scope["path"], "status": status},
+            )
+            request_id_var.reset(token)

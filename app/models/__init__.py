@@ -1,0 +1,11 @@
+"""SQLModel tables and request/response shapes. Importing this package registers every table."""
+
+from __future__ import annotations
+
+from app.models.auth import AuthSession, RefreshToken, User
+from app.models.common import iso, utcnow
+from app.models.device import Device
+from app.models.fleet import Location, Truck
+from app.models.shift import Shift
+
+__all__ = ["AuthSession", "Device", "Location", "RefreshToken", "Shift", "Truck", "User", "iso", "utcnow"]

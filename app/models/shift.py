@@ -1,0 +1,70 @@
+"""A truck's service at a location, from check-in to checkout."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from pydantic import BaseModel, ConfigDict
+from pydantic import Field as Check
+from sqlmodel import Field, SQLModel
+
+from app.models.common import iso, utcnow
+
+__all__ = ["Shift", "ShiftConfigUpdate", "ShiftCreate", "ShiftStatus"]
+
+ShiftStatus = Literal["active", "paused", "closed"]
+
+
+class Shift(SQLModel, table=True):
+    __tablename__ = "shifts"
+    # At most one open shift per truck, enforced by the database so two concurrent check-ins
+    # cannot both win (the loser gets 409 shift_open).
+    __table_args__ = (
+        sa.Index(
+            "uq_shifts_open_truck",
+            "truck_id",
+            unique=True,
+            sqlite_where=sa.text("status != 'closed'"),
+            postgresql_where=sa.text("status != 'closed'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    truck_id: int = Field(foreign_key="trucks.id", index=True)
+    location_id: int = Field(foreign_key="locations.id")
+    status: str = Field(default="active", max_length=16)
+    started_at: datetime = Field(default_factory=utcnow)
+    ended_at: datetime | None = None
+    max_orders_per_slot: int = 20
+    slot_minutes: int = 15
+
+    def config(self) -> dict[str, int]:
+        return {"max_orders_per_slot": self.max_orders_per_slot, "slot_minutes": self.slot_minutes}
+
+    def public(self) -> dict[str, Any]:
+        """protocol.md §4.1 shift."""
+        return {
+            "id": self.id,
+            "truck_id": self.truck_id,
+            "location_id": self.location_id,
+            "status": self.status,
+            "started_at": iso(self.started_at),
+            "ended_at": iso(self.ended_at),
+            "config": self.config(),
+        }
+
+
+class ShiftCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    truck_id: int = Check(gt=0)
+    location_id: int = Check(gt=0)
+
+
+class ShiftConfigUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    max_orders_per_slot: int | None = Check(default=None, ge=1, le=10_000)
+    slot_minutes: int | None = Check(default=None, ge=1, le=240)

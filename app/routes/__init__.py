@@ -1,0 +1,21 @@
+"""REST routes, grouped by resource; ``all_routes()`` lists them for the app factory."""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, WebSocketRoute
+
+from app.routes import auth, devices, fleet, health, shifts
+from hub.endpoint import hub_endpoint
+
+__all__ = ["all_routes"]
+
+
+def all_routes() -> list[BaseRoute]:
+    return [
+        *health.routes,
+        *auth.routes,
+        *fleet.routes,
+        *shifts.routes,
+        *devices.routes,
+        WebSocketRoute("/ws", hub_endpoint),
+    ]

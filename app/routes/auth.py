@@ -1,0 +1,70 @@
+"""``/api/auth/*`` and ``/api/me`` (protocol.md §4)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.deps import actor, state
+from app.errors import parse_body
+from app.models import User
+from app.responses import json_response
+from hub.codes import CloseCode
+
+__all__ = ["routes"]
+
+
+class LoginIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class RefreshIn(BaseModel):
+    model_config = ConfigDict(extra="ignore", strict=True)
+    refresh_token: str = Field(min_length=1, max_length=256)
+
+
+async def login(request: Request) -> Response:
+    body = await parse_body(request, LoginIn)
+    st = state(request)
+    address = request.client.host if request.client else "unknown"
+    async with st.db.session() as session:
+        pair = await st.auth.login(session, username=body.username, password=body.password, address=address)
+    return json_response(pair.public())
+
+
+async def refresh(request: Request) -> Response:
+    body = await parse_body(request, RefreshIn)
+    st = state(request)
+    async with st.db.session() as session:
+        pair = await st.auth.refresh(session, refresh_token=body.refresh_token)
+    return json_response(pair.public())
+
+
+async def logout(request: Request) -> Response:
+    """Revokes the session of the presented token: its refresh tokens stop working, its sockets close 4401."""
+    claims = await actor(request)
+    st = state(request)
+    async with st.db.session() as session:
+        await st.auth.logout(session, session_id=claims.session_id)
+    closed = st.hub.close_where(lambda p, _c: p.session_id == claims.session_id, CloseCode.UNAUTHORIZED, "logged out")
+    return json_response({"status": "logged_out", "closed_connections": closed})
+
+
+async def me(request: Request) -> Response:
+    claims = await actor(request)
+    st = state(request)
+    async with st.db.session() as session:
+        user = await session.get(User, claims.user_id)
+    return json_response(user.public() if user is not None else claims.user())
+
+
+routes = [
+    Route("/api/auth/login", login, methods=["POST"]),
+    Route("/api/auth/refresh", refresh, methods=["POST"]),
+    Route("/api/auth/logout", logout, methods=["POST"]),
+    Route("/api/me", me, methods=["GET"]),
+]

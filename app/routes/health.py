@@ -1,0 +1,47 @@
+"""Liveness, readiness and Prometheus metrics (protocol.md §4)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.deps import state
+from app.responses import json_response
+
+__all__ = ["routes"]
+
+_CHECK_TIMEOUT_S = 2.0
+
+
+async def healthz(request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """503 naming each dependency that failed."""
+    st = state(request)
+    checks = {"database": st.db.ping, "broker": st.hub.broker.ping}
+    results: dict[str, str] = {}
+    for name, check in checks.items():
+        try:
+            await asyncio.wait_for(check(), _CHECK_TIMEOUT_S)
+            results[name] = "ok"
+        except Exception as exc:  # any failure means not ready; the reason goes to the operator
+            results[name] = f"failed: {type(exc).__name__}: {exc}"[:200]
+    failed = [name for name, result in results.items() if result != "ok"]
+    body = {"status": "ready" if not failed else "unavailable", "checks": results, "failed": failed}
+    return json_response(body, 200 if not failed else 503)
+
+
+async def metrics(request: Request) -> Response:
+    return Response(state(request).exporter.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+routes = [
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

@@ -1,0 +1,82 @@
+"""Shift routes (protocol.md §4): each change is committed, then published on ``shift:{id}``, then answered."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.deps import actor, path_id, publish, state
+from app.errors import ApiError, parse_body
+from app.models.shift import ShiftConfigUpdate, ShiftCreate
+from app.responses import json_response
+from app.services import shifts
+from hub.codes import ErrorCode
+
+__all__ = ["routes"]
+
+
+async def check_in(request: Request) -> Response:
+    who = await actor(request)
+    body = await parse_body(request, ShiftCreate)
+    async with state(request).db.session() as session:
+        shift, events = await shifts.check_in(session, truck_id=body.truck_id, location_id=body.location_id, actor=who)
+    await publish(request, events)
+    return json_response(shift.public(), 201)
+
+
+async def active(request: Request) -> Response:
+    who = await actor(request)
+    raw = request.query_params.get("truck_id", "")
+    if not raw.isdigit():
+        raise ApiError(ErrorCode.BAD_REQUEST, "query parameter truck_id (a positive integer) is required")
+    async with state(request).db.session() as session:
+        shift = await shifts.get_active(session, truck_id=int(raw), actor=who)
+    return json_response(shift.public())
+
+
+def _lifecycle(action: str):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        who = await actor(request)
+        async with state(request).db.session() as session:
+            shift, events = await shifts.change_status(session, shift_id=path_id(request), action=action, actor=who)
+        await publish(request, events)
+        return json_response(shift.public())
+
+    endpoint.__name__ = f"shift_{action}"
+    return endpoint
+
+
+async def get_config(request: Request) -> Response:
+    who = await actor(request)
+    async with state(request).db.session() as session:
+        shift = await shifts.load_shift(session, path_id(request), who)
+    return json_response(shift.config())
+
+
+async def patch_config(request: Request) -> Response:
+    who = await actor(request)
+    patch = await parse_body(request, ShiftConfigUpdate)
+    async with state(request).db.session() as session:
+        shift, events = await shifts.update_config(session, shift_id=path_id(request), patch=patch, actor=who)
+    await publish(request, events)
+    return json_response(shift.config())
+
+
+async def get_shift(request: Request) -> Response:
+    who = await actor(request)
+    async with state(request).db.session() as session:
+        shift = await shifts.load_shift(session, path_id(request), who)
+    return json_response(shift.public())
+
+
+routes = [
+    Route("/api/shifts", check_in, methods=["POST"]),
+    Route("/api/shifts/active", active, methods=["GET"]),
+    Route("/api/shifts/{id:int}", get_shift, methods=["GET"]),
+    Route("/api/shifts/{id:int}/pause", _lifecycle("pause"), methods=["POST"]),
+    Route("/api/shifts/{id:int}/resume", _lifecycle("resume"), methods=["POST"]),
+    Route("/api/shifts/{id:int}/checkout", _lifecycle("checkout"), methods=["POST"]),
+    Route("/api/shifts/{id:int}/config", get_config, methods=["GET"]),
+    Route("/api/shifts/{id:int}/config", patch_config, methods=["PATCH"]),
+]

@@ -1,0 +1,105 @@
+"""Password hashing (argon2id) and signed access tokens (JWT, HS256)."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+__all__ = ["AccessClaims", "PasswordHashing", "TokenError", "TokenSigner", "hash_refresh_token", "new_refresh_token"]
+
+
+class PasswordHashing:
+    """argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile)."""
+
+    def __init__(self) -> None:
+        self._hasher = PasswordHasher()
+        # Verified against when the username is unknown, so both cases cost the same time.
+        self._dummy = self._hasher.hash(secrets.token_hex(8))
+
+    def hash(self, password: str) -> str:
+        return self._hasher.hash(password)
+
+    def verify(self, password_hash: str | None, password: str) -> bool:
+        try:
+            return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
+        except (VerificationError, InvalidHashError):
+            return False
+
+
+class TokenError(Exception):
+    """The token is malformed, badly signed, expired or of the wrong type."""
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    session_id: str
+    username: str
+    role: str
+    truck_id: int | None
+    expires_at: float
+
+    def user(self) -> dict[str, Any]:
+        return {"id": self.user_id, "username": self.username, "role": self.role, "truck_id": self.truck_id}
+
+
+class TokenSigner:
+    def __init__(self, key: str, *, access_ttl_s: int) -> None:
+        self._key = key
+        self.access_ttl_s = access_ttl_s
+
+    def issue(self, *, user: dict[str, Any], session_id: str, now: float | None = None) -> tuple[str, float]:
+        """Returns the access token and its expiry (epoch seconds)."""
+        issued = time.time() if now is None else now
+        expires = issued + self.access_ttl_s
+        claims = {
+            "typ": "access",
+            "sub": str(user["id"]),
+            "sid": session_id,
+            "usr": user["username"],
+            "role": user["role"],
+            "truck": user["truck_id"],
+            "iat": int(issued),
+            "exp": expires,
+            "jti": secrets.token_hex(8),
+        }
+        return jwt.encode(claims, self._key, algorithm="HS256"), expires
+
+    def verify(self, token: str) -> AccessClaims:
+        """Raises TokenError for anything but a valid, unexpired access token."""
+        try:
+            raw = jwt.decode(token, self._key, algorithms=["HS256"], options={"require": ["exp", "sub", "sid"]})
+        except jwt.ExpiredSignatureError:
+            raise TokenError("access token expired") from None
+        except jwt.PyJWTError:
+            raise TokenError("invalid access token") from None
+        if raw.get("typ") != "access":
+            raise TokenError("not an access token")
+        try:
+            truck = raw.get("truck")
+            return AccessClaims(
+                user_id=int(raw["sub"]),
+                session_id=str(raw["sid"]),
+                username=str(raw.get("usr", "")),
+                role=str(raw.get("role", "")),
+                truck_id=None if truck is None else int(truck),
+                expires_at=float(raw["exp"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            raise TokenError("invalid access token claims") from None
+
+
+def new_refresh_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    """Refresh tokens are high-entropy random strings: a plain SHA-256 is enough to store them."""
+    return hashlib.sha256(token.encode()).hexdigest()

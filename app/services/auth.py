@@ -1,0 +1,124 @@
+"""Login, refresh-token rotation, logout, and access-token checks against revoked sessions."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import ApiError
+from app.models import AuthSession, RefreshToken, User, utcnow
+from app.security import AccessClaims, PasswordHashing, TokenError, TokenSigner, hash_refresh_token, new_refresh_token
+from app.throttle import LoginThrottle
+from hub.codes import ErrorCode
+
+__all__ = ["AuthService", "TokenPair"]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: dict[str, Any]
+
+    def public(self) -> dict[str, Any]:
+        return {
+            "access_token": self.access_token,
+            "refresh_token": self.refresh_token,
+            "token_type": "bearer",
+            "expires_in": self.expires_in,
+            "user": self.user,
+        }
+
+
+class AuthService:
+    def __init__(
+        self, *, signer: TokenSigner, passwords: PasswordHashing, throttle: LoginThrottle, refresh_ttl_s: int
+    ) -> None:
+        self.signer = signer
+        self.passwords = passwords
+        self.throttle = throttle
+        self.refresh_ttl_s = refresh_ttl_s
+
+    async def login(self, session: AsyncSession, *, username: str, password: str, address: str) -> TokenPair:
+        """Raises ApiError 429 when throttled, 401 on wrong credentials (same message for unknown users)."""
+        wait = self.throttle.retry_after(username, address)
+        if wait is not None:
+            raise ApiError(
+                ErrorCode.RATE_LIMITED,
+                "too many failed logins: try again later",
+                headers={"Retry-After": str(max(1, int(wait + 0.999)))},
+            )
+        user = (await session.exec(select(User).where(User.username == username))).first()
+        ok = self.passwords.verify(user.password_hash if user else None, password)
+        if not ok or user is None or not user.active:
+            self.throttle.failed(username, address)
+            raise ApiError(ErrorCode.UNAUTHORIZED, "wrong username or password")
+        self.throttle.succeeded(username)
+        auth = AuthSession(id=secrets.token_hex(16), user_id=user.id or 0)
+        session.add(auth)
+        pair = await self._issue(session, user, auth.id)
+        await session.commit()
+        return pair
+
+    async def refresh(self, session: AsyncSession, *, refresh_token: str) -> TokenPair:
+        """Rotate: the presented token is used up. Presenting a used token again revokes the whole session."""
+        digest = hash_refresh_token(refresh_token)
+        row = (await session.exec(select(RefreshToken).where(RefreshToken.token_hash == digest))).first()
+        now = utcnow()
+        if row is None or row.expires_at <= now:
+            raise ApiError(ErrorCode.UNAUTHORIZED, "invalid or expired refresh token")
+        auth = await session.get(AuthSession, row.session_id)
+        if auth is None or auth.revoked_at is not None:
+            raise ApiError(ErrorCode.UNAUTHORIZED, "session revoked: log in again")
+        if row.used_at is not None:  # reuse of a rotated token: assume theft, end the session
+            auth.revoked_at = now
+            await session.commit()
+            raise ApiError(ErrorCode.UNAUTHORIZED, "refresh token already used: session revoked")
+        claimed = await session.exec(  # compare-and-set: two concurrent refreshes, one wins
+            update(RefreshToken)
+            .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))
+            .values(used_at=now)
+        )
+        if claimed.rowcount != 1:
+            raise ApiError(ErrorCode.UNAUTHORIZED, "refresh token already used")
+        user = await session.get(User, auth.user_id)
+        if user is None or not user.active:
+            raise ApiError(ErrorCode.UNAUTHORIZED, "user disabled")
+        pair = await self._issue(session, user, auth.id)
+        await session.commit()
+        return pair
+
+    async def logout(self, session: AsyncSession, *, session_id: str) -> None:
+        auth = await session.get(AuthSession, session_id)
+        if auth is not None and auth.revoked_at is None:
+            auth.revoked_at = utcnow()
+            await session.commit()
+
+    async def verify_access(self, session: AsyncSession, token: str) -> AccessClaims:
+        """Raises ApiError 401 for a bad, expired or revoked access token."""
+        try:
+            claims = self.signer.verify(token)
+        except TokenError as exc:
+            raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from None
+        auth = await session.get(AuthSession, claims.session_id)
+        if auth is None or auth.revoked_at is not None:
+            raise ApiError(ErrorCode.UNAUTHORIZED, "session revoked: log in again")
+        return claims
+
+    async def _issue(self, session: AsyncSession, user: User, session_id: str) -> TokenPair:
+        access, _ = self.signer.issue(user=user.public(), session_id=session_id)
+        refresh = new_refresh_token()
+        session.add(
+            RefreshToken(
+                session_id=session_id,
+                token_hash=hash_refresh_token(refresh),
+                expires_at=utcnow() + timedelta(seconds=self.refresh_ttl_s),
+            )
+        )
+        return TokenPair(access, refresh, self.signer.access_ttl_s, user.public())

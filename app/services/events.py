@@ -1,0 +1,31 @@
+"""Events a service asks to publish once its transaction has committed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from hub.broker.base import BrokerUnavailable
+from hub.hub import Hub
+
+__all__ = ["OutEvent", "publish_all"]
+
+
+@dataclass(frozen=True, slots=True)
+class OutEvent:
+    topic: str
+    event: str
+    data: Any
+
+
+async def publish_all(hub: Hub, events: list[OutEvent]) -> None:
+    """Publish in order. protocol.md §3: called after commit and before the REST call returns.
+
+    Raises:
+        BrokerUnavailable: propagated so the route answers 503 instead of pretending delivery.
+    """
+    for ev in events:
+        await hub.publish(ev.topic, ev.event, ev.data)
+
+
+__all__ += ["BrokerUnavailable"]

@@ -1,0 +1,137 @@
+"""All configuration, read once from the environment at the edge and passed down (conventions §6)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import Literal
+
+from hub.config import HubConfig
+
+__all__ = ["DEV_SECRET_KEY", "Settings", "SettingsError"]
+
+DEV_SECRET_KEY = "dev-only-insecure-key-change-me-0123456789abcdef"
+
+
+class SettingsError(Exception):
+    """A setting is missing or invalid; the message says which and how to fix it."""
+
+
+def _cast_bool(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Every field maps to an environment variable; ``.env.example`` lists them with these defaults."""
+
+    env: Literal["dev", "production"] = "dev"  # HUB_ENV
+    host: str = "127.0.0.1"  # HOST
+    port: int = 8000  # PORT
+    workers: int = 1  # WORKERS
+    database_url: str = "sqlite+aiosqlite:///./hub.db"  # DATABASE_URL
+    db_pool_size: int = 10  # HUB_DB_POOL_SIZE
+    db_timeout_s: float = 10.0  # HUB_DB_TIMEOUT_S
+    broker_url: str = ""  # HUB_BROKER_URL
+    secret_key: str = ""  # HUB_SECRET_KEY
+    node_id: str = ""  # HUB_NODE_ID (default: hostname-pid)
+    log_level: str = "info"  # HUB_LOG_LEVEL
+    access_ttl_s: int = 900  # HUB_ACCESS_TTL_S
+    refresh_ttl_s: int = 7 * 24 * 3600  # HUB_REFRESH_TTL_S
+    login_max_failures_user: int = 5  # HUB_LOGIN_MAX_FAILURES_USER
+    login_max_failures_ip: int = 20  # HUB_LOGIN_MAX_FAILURES_IP
+    login_window_s: int = 300  # HUB_LOGIN_WINDOW_S
+    max_frame_bytes: int = 65536  # HUB_MAX_FRAME_BYTES
+    hello_timeout_s: float = 10.0  # HUB_HELLO_TIMEOUT_S
+    heartbeat_s: float = 20.0  # HUB_HEARTBEAT_S
+    max_subscriptions: int = 100  # HUB_MAX_SUBSCRIPTIONS
+    commands_per_s: float = 50.0  # HUB_COMMANDS_PER_S
+    gps_per_s: float = 5.0  # HUB_GPS_PER_S
+    outbound_queue: int = 1024  # HUB_OUTBOUND_QUEUE
+    history_size: int = 1000  # HUB_HISTORY_SIZE
+    history_ttl_s: float = 900.0  # HUB_HISTORY_TTL_S
+    position_ttl_s: float = 900.0  # HUB_POSITION_TTL_S
+    drain_s: float = 10.0  # HUB_DRAIN_S
+    device_touch_s: float = 30.0  # HUB_DEVICE_TOUCH_S
+
+    @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Build and validate settings.
+
+        Raises:
+            SettingsError: a value does not parse, or production mode lacks ``HUB_SECRET_KEY``.
+        """
+        env = os.environ if environ is None else environ
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            name = _ENV_NAMES.get(f.name, f"HUB_{f.name.upper()}")
+            raw = env.get(name)
+            if raw is None or raw == "":
+                continue
+            default = f.default
+            try:
+                if isinstance(default, bool):
+                    values[f.name] = _cast_bool(raw)
+                elif isinstance(default, int):
+                    values[f.name] = int(raw)
+                elif isinstance(default, float):
+                    values[f.name] = float(raw)
+                else:
+                    values[f.name] = raw
+            except ValueError:
+                raise SettingsError(f"{name}={raw!r} is not a valid {type(default).__name__}") from None
+        settings = cls(**values)  # type: ignore[arg-type]
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.env not in ("dev", "production"):
+            raise SettingsError(f"HUB_ENV must be 'dev' or 'production', not {self.env!r}")
+        if self.production and not self.secret_key:
+            raise SettingsError(
+                "HUB_SECRET_KEY must be set when HUB_ENV=production "
+                '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
+            )
+        if self.production and (len(self.secret_key) < 32 or self.secret_key == DEV_SECRET_KEY):
+            raise SettingsError("HUB_SECRET_KEY must be at least 32 characters and not the dev key")
+
+    @property
+    def signing_key(self) -> str:
+        return self.secret_key or DEV_SECRET_KEY
+
+    @property
+    def node(self) -> str:
+        return self.node_id or f"{socket.gethostname()}-{os.getpid()}"
+
+    def hub_config(self) -> HubConfig:
+        return HubConfig(
+            node_id=self.node,
+            max_frame_bytes=self.max_frame_bytes,
+            hello_timeout_s=self.hello_timeout_s,
+            heartbeat_s=self.heartbeat_s,
+            max_subscriptions=self.max_subscriptions,
+            commands_per_s=self.commands_per_s,
+            gps_per_s=self.gps_per_s,
+            outbound_queue=self.outbound_queue,
+            history_size=self.history_size,
+            history_ttl_s=self.history_ttl_s,
+            position_ttl_s=self.position_ttl_s,
+            drain_s=self.drain_s,
+            touch_interval_s=self.device_touch_s,
+        )
+
+
+_ENV_NAMES = {
+    "env": "HUB_ENV",
+    "host": "HOST",
+    "port": "PORT",
+    "workers": "WORKERS",
+    "database_url": "DATABASE_URL",
+    "broker_url": "HUB_BROKER_URL",
+}

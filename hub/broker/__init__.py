@@ -1,0 +1,18 @@
+"""Brokers: :func:`create_broker` picks an implementation from a URL."""
+
+from __future__ import annotations
+
+from hub.broker.base import Broker, BrokerEventHandler, BrokerUnavailable
+from hub.broker.memory import MemoryBroker
+
+__all__ = ["Broker", "BrokerEventHandler", "BrokerUnavailable", "MemoryBroker", "create_broker"]
+
+
+def create_broker(url: str, *, history_size: int, history_ttl_s: float) -> Broker:
+    """``""`` or ``memory://``: in-process. Other schemes raise ``ValueError`` naming what is supported."""
+    if url in ("", "memory://"):
+        return MemoryBroker(history_size=history_size, history_ttl_s=history_ttl_s)
+    scheme = url.partition("://")[0]
+    raise ValueError(
+        f"unsupported HUB_BROKER_URL scheme {scheme!r}: use '' (in-process); redis:// comes with scale-out"
+    )

@@ -1,0 +1,65 @@
+"""The Broker interface: how publications travel between hub nodes and where history lives.
+
+Guarantees every implementation owes:
+- ``publish`` on a reliable topic assigns the next ``seq`` and appends to the topic's
+  history atomically (one step per topic, across all nodes); it returns only once
+  the publication is stored, and every node's handler is then called with it
+  (at most once per node; the memory broker calls it before returning).
+- ``seq`` on one topic is gap-free within an ``epoch``; a new epoch means history was lost.
+- conflated topics get increasing ``seq`` but no history.
+- the handler is a plain callable run on the event loop: it must not block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Protocol
+
+from hub.history import HistoryResult, Publication
+from hub.protocol.commands import Position
+
+__all__ = ["Broker", "BrokerEventHandler", "BrokerUnavailable"]
+
+
+class BrokerUnavailable(Exception):
+    """The broker cannot be reached: nothing was published."""
+
+
+class BrokerEventHandler(Protocol):
+    def __call__(self, publication: Publication, /) -> None: ...
+
+
+class Broker(Protocol):
+    async def start(self, handler: BrokerEventHandler) -> None:
+        """Begin delivering publications of subscribed topics to ``handler``."""
+        ...
+
+    async def publish(
+        self, topic: str, event: str, data: bytes, *, reliable: bool, ts: float, key: str | None = None
+    ) -> Publication:
+        """Assign ``seq``, store (reliable topics), and fan out to every node; ``key`` is the conflation key.
+
+        Raises:
+            BrokerUnavailable: nothing was stored or sent.
+        """
+        ...
+
+    async def subscribe(self, topics: Iterable[str]) -> None:
+        """This node has local subscribers for ``topics`` (pub/sub interest)."""
+        ...
+
+    async def unsubscribe(self, topics: Iterable[str]) -> None: ...
+
+    async def history(self, topic: str, after: int | None) -> HistoryResult:
+        """Publications with ``seq > after`` still in history, and the topic's top position."""
+        ...
+
+    async def position(self, topic: str) -> Position:
+        """The topic's current top, for snapshots (protocol.md §3 "Snapshot + stream")."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the broker is not reachable (``/readyz``)."""
+        ...
+
+    async def close(self) -> None: ...

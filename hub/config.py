@@ -1,0 +1,47 @@
+"""HubConfig: the limits and timings of the socket core (protocol.md §5).
+
+Built by the application from its settings; ``hub/`` never reads the environment.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["HubConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class HubConfig:
+    """Limits and timings. Every default is the contract's default."""
+
+    node_id: str = "node"
+    """Name of this hub process, sent in ``welcome.node``."""
+    max_frame_bytes: int = 65536
+    """Largest inbound frame; larger ones close 1009 (HUB_MAX_FRAME_BYTES)."""
+    hello_timeout_s: float = 10.0
+    """Time allowed for the first ``hello`` before closing 4408 (HUB_HELLO_TIMEOUT_S)."""
+    heartbeat_s: float = 20.0
+    """WebSocket ping interval; a pong missing for another interval closes 4408 (HUB_HEARTBEAT_S)."""
+    max_subscriptions: int = 100
+    """Topics one connection may hold (HUB_MAX_SUBSCRIPTIONS)."""
+    commands_per_s: float = 50.0
+    """Client commands per second per connection, ``gps`` excepted (HUB_COMMANDS_PER_S)."""
+    abuse_factor: float = 4.0
+    """Rejected commands tolerated without one quiet second, in multiples of
+    ``commands_per_s``, before closing 4429 ("sustained abuse")."""
+    gps_per_s: float = 5.0
+    """GPS pings per second per driver (HUB_GPS_PER_S)."""
+    outbound_queue: int = 1024
+    """Frames waiting to be written per connection; overflow on a reliable topic closes 4500 (HUB_OUTBOUND_QUEUE)."""
+    history_size: int = 1000
+    """Events kept per reliable topic (HUB_HISTORY_SIZE)."""
+    history_ttl_s: float = 900.0
+    """Age after which a history event is forgotten (HUB_HISTORY_TTL_S)."""
+    position_ttl_s: float = 900.0
+    """Age after which a driver position is forgotten (HUB_POSITION_TTL_S)."""
+    drain_s: float = 10.0
+    """Time allowed for a graceful shutdown (HUB_DRAIN_S)."""
+    max_invalid_frames: int = 20
+    """Invalid frames in a row tolerated; one more closes 4400 (protocol.md §2.5)."""
+    touch_interval_s: float = 30.0
+    """How often live connections report ``last_seen`` of their device to the application."""

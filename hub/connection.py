@@ -1,0 +1,279 @@
+"""One client connection: handshake, read loop, a single writer task, and closing.
+
+The reader owns the lifecycle; the writer is the only coroutine that writes frames.
+Everything else (fan-out, replies, closes requested by other tasks) goes through
+:meth:`Connection.push` and :meth:`Connection.request_close`, which never await.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Hashable
+from typing import TYPE_CHECKING, Any
+
+from hub.auth import Principal
+from hub.codes import CloseCode, ErrorCode
+from hub.errors import CloseConnection, HubError, ProtocolError
+from hub.outbox import Outbox
+from hub.protocol import frames
+from hub.protocol.commands import Command, Device, Gps, Hello
+from hub.protocol.session import OPEN, RateDecision, RateLimiter, Session
+from hub.transport import FrameTransport
+
+if TYPE_CHECKING:
+    from hub.hub import Hub
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("hub.connection")
+_KNOWN_CLOSE_CODES = frozenset(int(c) for c in CloseCode)
+
+
+class _Gone(Exception):
+    """The peer went away before the handshake ended."""
+
+
+class Connection:
+    """Per-connection state. Subscriptions live in the hub's subscriber map; ``topics`` mirrors them."""
+
+    def __init__(self, hub: Hub, transport: FrameTransport, conn_id: str) -> None:
+        self.hub = hub
+        self.transport = transport
+        self.conn_id = conn_id
+        self.log = logging.LoggerAdapter(log, {"conn_id": conn_id})
+        cfg = hub.config
+        self.session = Session(max_invalid_frames=cfg.max_invalid_frames)
+        self.limiter = RateLimiter(cfg.commands_per_s, cfg.abuse_factor)
+        self.outbox = Outbox(cfg.outbound_queue)
+        self.topics: set[str] = set()
+        self.principal: Principal | None = None
+        self.device: Device | None = None
+        self.opened_at = time.time()
+        self.close_request: tuple[CloseCode, str] | None = None
+        self.peer_code: int | None = None
+        self.extra: dict[str, Any] = {}
+        """Per-connection state of application plug-ins (GPS ingest keeps its limiter here)."""
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+
+    @property
+    def kind(self) -> str:
+        return self.device.kind if self.device is not None else "other"
+
+    @property
+    def closing(self) -> bool:
+        return self.close_request is not None
+
+    # ---- outbound: never awaits (conventions §8) ----
+
+    def push(self, frame: bytes, published_at: float | None = None) -> None:
+        """Queue a frame; overflow closes 4500 (protocol.md §2.6) and drops what was pending."""
+        if self.close_request is not None:
+            return
+        if self.outbox.offer(frame, published_at) is not None:
+            self.hub.metrics.dropped_frames.labels("slow_consumer").inc(len(self.outbox) + 1)
+            self.request_close(CloseCode.SLOW_CONSUMER, "outbound buffer overflowed", flush=False)
+            return
+        self._wake.set()
+
+    def push_conflated(self, key: Hashable, frame: bytes, published_at: float | None = None) -> None:
+        """Queue the newest frame for ``key``; an unsent older one is dropped and counted."""
+        if self.close_request is not None:
+            return
+        if self.outbox.offer_conflated(key, frame, published_at):
+            self.hub.metrics.dropped_frames.labels("conflated").inc()
+        self._wake.set()
+
+    def push_error(self, code: ErrorCode, message: str, command_id: Any = None) -> None:
+        self.hub.metrics.errors.labels(code.value).inc()
+        self.push(frames.encode_error(code, message, command_id))
+
+    def request_close(self, code: CloseCode, reason: str, *, flush: bool) -> None:
+        """Ask the writer to close with ``code``, after the pending frames when ``flush``."""
+        if self.close_request is not None:
+            return
+        self.close_request = (code, reason)
+        if not flush:
+            dropped = self.outbox.clear()
+            if dropped and code is not CloseCode.SLOW_CONSUMER:
+                self.hub.metrics.dropped_frames.labels("closing").inc(dropped)
+        self._wake.set()
+
+    async def _write_loop(self) -> None:
+        wake, outbox, transport, metrics = self._wake, self.outbox, self.transport, self.hub.metrics
+        while True:
+            await wake.wait()
+            wake.clear()
+            batch, stamp = outbox.take()
+            if batch:
+                await transport.send_frames(batch)
+                metrics.frames_sent.inc(len(batch))
+                if stamp is not None:
+                    metrics.publish_to_send.observe(max(0.0, time.time() - stamp))
+            if self.close_request is not None and not len(outbox):
+                code, reason = self.close_request
+                await transport.close(int(code), reason)
+                return
+
+    # ---- lifecycle ----
+
+    async def serve(self) -> None:
+        """Run the connection to its end; never raises."""
+        try:
+            await self.transport.accept()
+            self.hub.metrics.connections_opened.inc()
+            hello = await self._receive_hello()
+            await self._open(hello)
+            await self._read_loop()
+        except _Gone:
+            pass
+        except CloseConnection as exc:
+            await self._close(exc)
+        except Exception:
+            self.log.exception("connection failed")
+            await self._close(CloseConnection(CloseCode.INTERNAL_ERROR, "internal error", error=ErrorCode.INTERNAL))
+        finally:
+            await self._finish()
+
+    async def _receive_hello(self) -> Hello:
+        try:
+            data = await asyncio.wait_for(self.transport.receive(), self.hub.config.hello_timeout_s)
+        except TimeoutError:
+            raise CloseConnection(CloseCode.TIMEOUT, "no hello in time") from None
+        if isinstance(data, int):
+            self.peer_code = data
+            raise _Gone
+        bad = CloseCode.PROTOCOL_VIOLATION
+        if isinstance(data, bytes):
+            raise CloseConnection(bad, "first frame must be a JSON hello", error=ErrorCode.BAD_REQUEST)
+        try:
+            command = frames.decode_command(data, now=time.time())
+        except ProtocolError as exc:
+            raise CloseConnection(bad, exc.message, error=ErrorCode.BAD_REQUEST, command_id=exc.command_id) from None
+        if not isinstance(command, Hello):
+            raise CloseConnection(
+                bad, "first frame must be a hello", error=ErrorCode.BAD_REQUEST, command_id=command.id
+            )
+        return command
+
+    async def _open(self, hello: Hello) -> None:
+        try:
+            principal = await self.hub.authenticator.authenticate(hello.token)
+        except HubError as exc:
+            raise CloseConnection(
+                CloseCode.UNAUTHORIZED, exc.message, error=ErrorCode.UNAUTHORIZED, command_id=hello.id
+            ) from None
+        self.principal, self.device = principal, hello.device
+        self.session.transition(OPEN)
+        self.push(self.hub.welcome_frame(self, hello.id))
+        self._writer = self.hub.tasks.spawn(self._write_loop(), name=f"writer-{self.conn_id}", on_crash=self._crashed)
+        self.transport.on_drain(self.drain)
+        await self.hub.register(self)
+        self.log.info("connection open user=%s device=%s", principal.user_id, hello.device and hello.device.id)
+
+    def drain(self) -> None:
+        """Server shutting down: flush, then close 1001 (protocol.md §3)."""
+        self.request_close(CloseCode.GOING_AWAY, "server shutting down", flush=True)
+
+    def _crashed(self, exc: BaseException) -> None:
+        self.close_request = self.close_request or (CloseCode.INTERNAL_ERROR, "internal error")
+
+    async def _read_loop(self) -> None:
+        receive = self.transport.receive
+        while True:
+            data = await receive()
+            if isinstance(data, int):
+                self.peer_code = data
+                return
+            await self._handle(data)
+
+    async def _handle(self, data: str | bytes) -> None:
+        now = time.time()
+        metrics = self.hub.metrics
+        try:
+            if isinstance(data, bytes):
+                raise frames.binary_frame_error()
+            command = frames.decode_command(data, now=now)
+        except ProtocolError as exc:
+            metrics.frames_received.labels("invalid").inc()
+            self.push_error(exc.code, exc.message, exc.command_id)
+            self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
+            return
+        self.session.valid_frame()
+        metrics.frames_received.labels(_TYPE_LABELS[type(command)]).inc()
+        if type(command) is not Gps and not self._within_rate(now, command):
+            return
+        try:
+            await self.hub.dispatch(self, command)
+        except ProtocolError as exc:
+            self.push_error(exc.code, exc.message, exc.command_id)
+        except CloseConnection:
+            raise
+        except HubError as exc:
+            self.push_error(exc.code, exc.message, getattr(command, "id", None))
+        except Exception:
+            self.log.exception("command %s failed", type(command).__name__)
+            self.push_error(ErrorCode.INTERNAL, "internal error", getattr(command, "id", None))
+
+    def _within_rate(self, now: float, command: Command) -> bool:
+        decision = self.limiter.check(now)  # raises CloseConnection 4429 on sustained abuse
+        if decision is RateDecision.ALLOW:
+            return True
+        self.hub.metrics.dropped_frames.labels("rate_limit").inc()
+        if decision is RateDecision.REJECT:
+            limit = self.hub.config.commands_per_s
+            self.push_error(ErrorCode.RATE_LIMITED, f"over {limit:g} commands per second", command.id)
+        return False
+
+    async def _close(self, exc: CloseConnection) -> None:
+        self.log.info("closing %s", exc)
+        if exc.error is not None:
+            self.push_error(exc.error, exc.message, exc.command_id)
+        self.request_close(exc.close_code, exc.reason, flush=True)
+        if self._writer is None:  # before the handshake ended there is no writer: write here
+            batch, _ = self.outbox.take()
+            await self.transport.send_frames(batch)
+            await self.transport.close(int(exc.close_code), exc.reason)
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._writer), self.hub.config.drain_s)
+        except (TimeoutError, Exception):
+            self._writer.cancel()
+
+    async def _finish(self) -> None:
+        if self._writer is not None and not self._writer.done():
+            if self.close_request is None:  # the peer left: nothing more to write
+                self._writer.cancel()
+            else:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
+                except (TimeoutError, Exception):
+                    self._writer.cancel()
+        await self.hub.forget(self, self._disconnect_label())
+
+    def _disconnect_label(self) -> str:
+        if self.close_request is not None:
+            return str(int(self.close_request[0]))
+        if self.peer_code in _KNOWN_CLOSE_CODES:  # 1009 and 4408 are sent by the server protocol itself
+            return str(self.peer_code)
+        return "client"
+
+
+def _type_labels() -> dict[type, str]:
+    from hub.protocol import commands as c
+
+    return {
+        c.Hello: "hello",
+        c.Subscribe: "subscribe",
+        c.Unsubscribe: "unsubscribe",
+        c.Gps: "gps",
+        c.Publish: "publish",
+        c.Presence: "presence",
+        c.Refresh: "refresh",
+        c.Ping: "ping",
+    }
+
+
+_TYPE_LABELS = _type_labels()

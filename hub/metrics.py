@@ -1,0 +1,36 @@
+"""The hub's Prometheus instruments, created once against an explicitly passed registry (protocol.md §6).
+
+Labels come only from closed sets: topic family, ``ErrorCode``, ``CloseCode``, device kind.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["HubMetrics"]
+
+_LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class HubMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        r = registry
+        self.connections = Gauge(
+            "hub_connections", "Open authenticated connections", ["kind"], multiprocess_mode="livesum", registry=r
+        )
+        self.connections_opened = Counter("hub_connections_opened", "WebSocket connections accepted", registry=r)
+        self.frames_received = Counter("hub_frames_received", "Frames received, by command type", ["type"], registry=r)
+        self.frames_sent = Counter("hub_frames_sent", "Frames written to sockets", registry=r)
+        self.events_published = Counter(
+            "hub_events_published", "Events published, by topic family", ["family"], registry=r
+        )
+        self.publish_to_send = Histogram(
+            "hub_publish_to_send_seconds",
+            "From publish to the frame written to a socket (one sample per write batch)",
+            buckets=_LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.dropped_frames = Counter("hub_dropped_frames", "Frames dropped, by reason", ["reason"], registry=r)
+        self.disconnects = Counter("hub_disconnects", "Connections closed, by close code", ["code"], registry=r)
+        self.gps_positions = Counter("hub_gps_positions", "GPS positions accepted", registry=r)
+        self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)

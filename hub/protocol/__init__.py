@@ -1,0 +1,1 @@
+"""Sans-I/O WebSocket protocol of the hub: pure frame codecs and connection state."""

@@ -1,0 +1,103 @@
+"""A uvicorn WebSocket protocol with the hub's close codes and a raw write path.
+
+Plain ASGI cannot say "close 4408 when the heartbeat is lost" or "close 1001 on
+drain", and pays one awaited ``send`` per frame. :class:`HubWebSocketProtocol`
+extends uvicorn's sans-I/O protocol: it offers the ``fusionx.raw`` scope extension
+(used by :class:`RawTransport`) to write pre-framed bytes straight to the socket,
+closes 4408 on a lost pong (protocol.md §2.7), and on SIGTERM asks the hub to
+flush and close 1001 (§3 "Graceful shutdown"). Other ASGI servers still work
+through :class:`hub.transport.AsgiTransport`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from starlette.types import Receive, Send
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.http11 import Request
+
+from hub.codes import CloseCode
+from hub.config import HubConfig
+from hub.protocol.wsframe import text_frame
+from hub.transport import RAW_EXTENSION, AsgiTransport
+
+__all__ = ["HubWebSocketProtocol", "RawTransport", "uvicorn_ws_options"]
+
+_DRAIN_CLOSE_TIMEOUT_S = 2.0
+
+
+def uvicorn_ws_options(config: HubConfig) -> dict[str, Any]:
+    """Keyword arguments for ``uvicorn.Config`` that make the server honour ``config``."""
+    return {
+        "ws": HubWebSocketProtocol,
+        "ws_max_size": config.max_frame_bytes,  # larger frames close 1009 (protocol.md §2.6)
+        "ws_ping_interval": config.heartbeat_s,
+        "ws_ping_timeout": config.heartbeat_s,
+        "ws_per_message_deflate": False,  # identical bytes for every subscriber
+        "timeout_graceful_shutdown": config.drain_s,
+    }
+
+
+class HubWebSocketProtocol(WebSocketsSansIOProtocol):
+    drain_callback: Callable[[], None] | None = None
+
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            # The ASGI task is scheduled but has not run yet: the extension is in place before it reads the scope.
+            scope["extensions"][RAW_EXTENSION] = {"protocol": self}
+
+    def keepalive_timeout(self) -> None:
+        """protocol.md §2.7: a pong missing for another ``heartbeat_s`` closes 4408 (uvicorn would say 1011)."""
+        self.pong_timer = None
+        self.pending_ping_payload = None
+        if self.close_sent or self.transport.is_closing():
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": int(CloseCode.TIMEOUT)})
+        self.conn.fail(int(CloseCode.TIMEOUT), "heartbeat lost")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
+
+    def shutdown(self) -> None:
+        """SIGTERM: let the hub flush and close 1001; without a hub connection, close 1001 at once."""
+        if not self.handshake_complete or self.close_sent or self.disconnected:
+            super().shutdown()
+            return
+        self.stop_keepalive()
+        self.close_timeout = _DRAIN_CLOSE_TIMEOUT_S
+        if self.drain_callback is not None:
+            self.drain_callback()
+            return
+        self.queue.put_nowait({"type": "websocket.disconnect", "code": int(CloseCode.GOING_AWAY)})
+        self.conn.send_close(int(CloseCode.GOING_AWAY), "server shutting down")
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.transport.close()
+
+
+class RawTransport(AsgiTransport):
+    """Writes pre-framed text frames straight to the socket; waits only when the kernel buffer is full."""
+
+    __slots__ = ("_proto",)
+
+    def __init__(self, protocol: HubWebSocketProtocol, receive: Receive, send: Send) -> None:
+        super().__init__(receive, send)
+        self._proto = protocol
+
+    async def send_frames(self, frames: list[bytes]) -> None:
+        proto = self._proto
+        if not proto.writable.is_set():
+            await proto.writable.wait()
+        if proto.close_sent or proto.disconnected:
+            return
+        if len(frames) == 1:
+            proto.transport.write(text_frame(frames[0]))
+        else:
+            proto.transport.write(b"".join([text_frame(f) for f in frames]))
+
+    def on_drain(self, callback: Any) -> None:
+        self._proto.drain_callback = callback

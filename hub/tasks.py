@@ -1,0 +1,55 @@
+"""Background tasks with a strong reference and a loud death (conventions §13)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+__all__ = ["TaskSet"]
+
+log = logging.getLogger("hub.tasks")
+
+
+class TaskSet:
+    """Keeps a strong reference to each task until it ends; logs tasks that die of an exception."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def spawn(
+        self,
+        coro: Coroutine[Any, Any, Any],
+        *,
+        name: str,
+        on_crash: Callable[[BaseException], None] | None = None,
+    ) -> asyncio.Task[Any]:
+        """Start ``coro``. The task is registered before it can run, so it cannot be collected early."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(lambda t: self._done(t, on_crash))
+        return task
+
+    def _done(self, task: asyncio.Task[Any], on_crash: Callable[[BaseException], None] | None) -> None:
+        self._tasks.discard(task)
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("task %s died", task.get_name(), exc_info=exc)
+            if on_crash is not None:
+                on_crash(exc)
+
+    async def cancel_all(self, timeout: float, msg: str) -> None:
+        """Wait up to ``timeout`` for tasks to end, then cancel the stragglers with ``msg``."""
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
+        for task in pending:
+            task.cancel(msg=msg)
+        if pending:
+            await asyncio.wait(pending, timeout=1.0)

@@ -1,0 +1,68 @@
+"""Topic names, families and their delivery policy (protocol.md §2.4).
+
+A topic is ``family`` or ``family:key``. The application registers the families
+it serves; an unknown family is ``not_found``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from hub.codes import ErrorCode
+from hub.errors import ProtocolError
+from hub.protocol.commands import CommandId
+
+__all__ = ["Delivery", "Topic", "TopicFamily", "TopicRegistry"]
+
+Delivery = Literal["reliable", "conflated"]
+_INT_KEY = re.compile(r"[1-9][0-9]{0,17}")
+
+
+@dataclass(frozen=True, slots=True)
+class TopicFamily:
+    """``name`` is the prefix before the key (``"shift"``, ``"gps:driver"``) or the whole topic (``"gps:fleet"``)."""
+
+    name: str
+    delivery: Delivery
+    keyed: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    name: str
+    family: TopicFamily
+    key: int | None
+
+    @property
+    def reliable(self) -> bool:
+        return self.family.delivery == "reliable"
+
+
+class TopicRegistry:
+    """Parses topic names into :class:`Topic` for the registered families."""
+
+    def __init__(self, families: list[TopicFamily]) -> None:
+        self._keyed = {f.name: f for f in families if f.keyed}
+        self._exact = {f.name: f for f in families if not f.keyed}
+
+    def family_of(self, name: str) -> str:
+        """Family label of a topic for metrics; ``"other"`` for names that do not parse."""
+        if name in self._exact:
+            return name
+        prefix = name.rpartition(":")[0]
+        return prefix if prefix in self._keyed else "other"
+
+    def parse(self, name: str, command_id: CommandId = None) -> Topic:
+        """Raises ``ProtocolError(not_found)`` for an unknown family or a malformed key."""
+        exact = self._exact.get(name)
+        if exact is not None:
+            return Topic(name, exact, None)
+        prefix, sep, key = name.rpartition(":")
+        family = self._keyed.get(prefix) if sep else None
+        if family is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown topic family in {name[:64]!r}", command_id)
+        if not _INT_KEY.fullmatch(key):
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no such topic {name[:64]!r}", command_id)
+        return Topic(name, family, int(key))

@@ -1,0 +1,70 @@
+"""How a connection reaches its socket: plain ASGI, or the raw fast path of :mod:`hub.server`.
+
+``receive`` returns ``str`` (text frame), ``bytes`` (binary frame) or ``int`` (the
+socket is gone; the close code).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from starlette.types import Receive, Send
+
+__all__ = ["AsgiTransport", "FrameTransport", "RAW_EXTENSION"]
+
+RAW_EXTENSION = "fusionx.raw"
+"""ASGI scope extension offered by :class:`hub.server.HubWebSocketProtocol`."""
+
+
+class FrameTransport(Protocol):
+    async def accept(self) -> None: ...
+
+    async def receive(self) -> str | bytes | int: ...
+
+    async def send_frames(self, frames: list[bytes]) -> None:
+        """Write text frames (JSON payloads) in order."""
+        ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+    def on_drain(self, callback: Any) -> None:
+        """Register what to do when the server drains (close 1001 after flushing)."""
+        ...
+
+
+class AsgiTransport:
+    """Any ASGI server. Heartbeat and drain close codes are then the server's own."""
+
+    __slots__ = ("_closed", "_receive", "_send")
+
+    def __init__(self, receive: Receive, send: Send) -> None:
+        self._receive = receive
+        self._send = send
+        self._closed = False
+
+    async def accept(self) -> None:
+        message = await self._receive()  # ASGI: "websocket.connect" comes first
+        if message["type"] != "websocket.connect":
+            raise ConnectionError(f"expected websocket.connect, got {message['type']}")
+        await self._send({"type": "websocket.accept"})
+
+    async def receive(self) -> str | bytes | int:
+        message = await self._receive()
+        kind = message["type"]
+        if kind == "websocket.receive":
+            text = message.get("text")
+            return text if text is not None else bytes(message.get("bytes") or b"")
+        return int(message.get("code", 1005))
+
+    async def send_frames(self, frames: list[bytes]) -> None:
+        send = self._send
+        for frame in frames:
+            await send({"type": "websocket.send", "text": frame.decode()})
+
+    async def close(self, code: int, reason: str) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._send({"type": "websocket.close", "code": code, "reason": reason})
+
+    def on_drain(self, callback: Any) -> None:
+        return None
