@@ -99,7 +99,19 @@ class Connection:
             dropped = self.outbox.clear()
             if dropped and code is not CloseCode.SLOW_CONSUMER:
                 self.hub.metrics.dropped_frames.labels("closing").inc(dropped)
+            if self._writer is not None and not self._writer.done():
+                # The writer may be parked on a socket that never drains (the slow consumer itself):
+                # stop it and close from a fresh task instead of waiting behind it.
+                self._writer.cancel()
+                self.hub.tasks.spawn(self._close_transport(code, reason), name=f"close-{self.conn_id}")
+                return
         self._wake.set()
+
+    async def _close_transport(self, code: CloseCode, reason: str) -> None:
+        try:
+            await self.transport.close(int(code), reason)
+        except Exception:  # the peer is already gone: nothing left to tell it
+            self.log.debug("close after abort failed", exc_info=True)
 
     async def _write_loop(self) -> None:
         wake, outbox, transport, metrics = self._wake, self.outbox, self.transport, self.hub.metrics

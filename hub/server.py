@@ -99,5 +99,21 @@ class RawTransport(AsgiTransport):
         else:
             proto.transport.write(b"".join([text_frame(f) for f in frames]))
 
+    async def close(self, code: int, reason: str) -> None:
+        """Queue the close frame behind what is buffered, without waiting for the peer to read (a slow
+        consumer's buffer may never drain), then give the peer ``close_timeout`` to answer."""
+        proto = self._proto
+        if self._closed or proto.close_sent or proto.disconnected or proto.transport.is_closing():
+            return
+        self._closed = True
+        proto.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+        proto.conn.send_close(code, reason)
+        proto.transport.write(b"".join(proto.conn.data_to_send()))
+        proto.close_sent = True
+        if proto.read_paused:
+            proto.read_paused = False
+            proto.transport.resume_reading()
+        proto.close_timer = proto.loop.call_later(proto.close_timeout, proto.transport.close)
+
     def on_drain(self, callback: Any) -> None:
         self._proto.drain_callback = callback

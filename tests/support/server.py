@@ -1,0 +1,132 @@
+"""A real uvicorn server running the real app on a free port, inside the test's event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import httpx
+import orjson
+import uvicorn
+import websockets
+from websockets.asyncio.client import ClientConnection
+
+from app.main import create_app
+from app.settings import Settings
+from hub.server import uvicorn_ws_options
+from tests.support.timing import MS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    settings: Settings
+    port: int
+    server: uvicorn.Server
+
+    @property
+    def http(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def client(self, token: str | None = None) -> httpx.AsyncClient:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return httpx.AsyncClient(base_url=self.http, headers=headers, timeout=10.0)
+
+    async def login(self, username: str, password: str = "password") -> dict[str, Any]:
+        async with self.client() as http:
+            response = await http.post("/api/auth/login", json={"username": username, "password": password})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def token(self, username: str) -> str:
+        return str((await self.login(username))["access_token"])
+
+    async def connect(self, token: str, *, device: dict[str, Any] | None = None, **kw: Any) -> ClientConnection:
+        """Open a socket and complete hello/welcome."""
+        ws = await websockets.connect(self.ws_url, max_size=None, **kw)
+        hello: dict[str, Any] = {"type": "hello", "token": token}
+        if device is not None:
+            hello["device"] = device
+        await ws.send(orjson.dumps(hello).decode())
+        welcome = await recv(ws)
+        assert welcome["type"] == "welcome", welcome
+        return ws
+
+    async def as_user(self, username: str, **kw: Any) -> ClientConnection:
+        return await self.connect(await self.token(username), **kw)
+
+
+async def recv(ws: ClientConnection, timeout: float = 3000 * MS) -> dict[str, Any]:
+    raw = await asyncio.wait_for(ws.recv(), timeout)
+    frame: dict[str, Any] = orjson.loads(raw)
+    return frame
+
+
+async def send(ws: ClientConnection, frame: dict[str, Any]) -> None:
+    await ws.send(orjson.dumps(frame).decode())
+
+
+async def command(ws: ClientConnection, frame: dict[str, Any], timeout: float = 3000 * MS) -> dict[str, Any]:
+    """Send a command and return the first frame that echoes its id (events in between are skipped)."""
+    await send(ws, frame)
+    while True:
+        reply = await recv(ws, timeout)
+        if reply.get("id") == frame.get("id") and reply["type"] != "event":
+            return reply
+
+
+async def closed_with(ws: ClientConnection, timeout: float = 3000 * MS) -> tuple[int | None, list[dict[str, Any]]]:
+    """Read until the server closes; returns its close code and the frames received before."""
+    frames: list[dict[str, Any]] = []
+    with contextlib.suppress(websockets.ConnectionClosed):
+        async with asyncio.timeout(timeout):
+            while True:
+                frames.append(orjson.loads(await ws.recv()))
+    assert ws.close_code is not None or ws.protocol.close_rcvd is not None, "connection still open"
+    rcvd = ws.protocol.close_rcvd
+    return (rcvd.code if rcvd is not None else None), frames
+
+
+@contextlib.asynccontextmanager
+async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
+    port = free_port()
+    settings = replace(settings, port=port)
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        **uvicorn_ws_options(settings.hub_config()),
+    )
+    server = uvicorn.Server(config)
+    server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # pytest owns signals
+    task = asyncio.create_task(server.serve())
+    deadline = asyncio.get_running_loop().time() + 10
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server exited during start-up")
+        if asyncio.get_running_loop().time() > deadline:
+            raise RuntimeError("server did not start in 10 s")
+        await asyncio.sleep(5 * MS)
+    try:
+        yield RunningServer(settings, port, server)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 30)
