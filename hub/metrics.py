@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["HubMetrics"]
+from hub.codes import CloseCode
+
+__all__ = ["DROP_REASONS", "HubMetrics"]
+
+#: Why a frame was not delivered or not accepted.
+DROP_REASONS = ("slow_consumer", "conflated", "closing", "rate_limit", "gps_rate", "gps_stale")
 
 _LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -34,3 +39,9 @@ class HubMetrics:
         self.disconnects = Counter("hub_disconnects", "Connections closed, by close code", ["code"], registry=r)
         self.gps_positions = Counter("hub_gps_positions", "GPS positions accepted", registry=r)
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
+        # Series of the closed label sets exist from the start, so dashboards and alerts see zeros.
+        for reason in DROP_REASONS:
+            self.dropped_frames.labels(reason)
+        for code in CloseCode:
+            self.disconnects.labels(str(int(code)))
+        self.disconnects.labels("client")

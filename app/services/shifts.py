@@ -68,6 +68,7 @@ async def change_status(
 ) -> tuple[Shift, list[OutEvent]]:
     allowed_from, new_status, event = TRANSITIONS[action]
     shift = await load_shift(session, shift_id, actor)
+    current = shift.status  # read before the rollback below expires the object
     values: dict[str, object] = {"status": new_status}
     if new_status == "closed":
         values["ended_at"] = utcnow()
@@ -77,7 +78,7 @@ async def change_status(
     )
     if result.rowcount != 1:
         await session.rollback()
-        raise ApiError(ErrorCode.INVALID_TRANSITION, f"cannot {action} a shift that is {shift.status}")
+        raise ApiError(ErrorCode.INVALID_TRANSITION, f"cannot {action} a shift that is {current}")
     await session.commit()
     await session.refresh(shift)
     return shift, [_event(shift, event)]
