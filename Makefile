@@ -6,6 +6,12 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 WORKERS ?= 1
 
+# Settings from .env (see .env.example) when present.
+ifneq (,$(wildcard .env))
+include .env
+export
+endif
+
 .PHONY: run test lint typecheck migrate seed demo clean bench bench-full
 
 $(VENV)/.installed: requirements.txt

@@ -118,3 +118,21 @@ def test_settings_from_env_and_production_guard() -> None:
     with pytest.raises(SettingsError, match="HUB_MAX_FRAME_BYTES"):
         Settings.from_env({"HUB_MAX_FRAME_BYTES": "lots"})
     assert Settings.from_env({"HUB_ENV": "production", "HUB_SECRET_KEY": "k" * 40}).production
+
+
+def test_env_example_lists_every_setting_with_its_default() -> None:
+    from dataclasses import fields
+    from pathlib import Path
+
+    from app.settings import _ENV_NAMES
+
+    path = Path(__file__).resolve().parents[2] / ".env.example"
+    listed = dict(
+        line.split("=", 1) for line in path.read_text().splitlines() if line.strip() and not line.startswith("#")
+    )
+    defaults = Settings()
+    for f in fields(Settings):
+        name = _ENV_NAMES.get(f.name, f"HUB_{f.name.upper()}")
+        assert name in listed, name
+        if listed[name]:
+            assert type(getattr(defaults, f.name))(listed[name]) == getattr(defaults, f.name), name
