@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from sqlmodel import col, select, update
 
 from app.db import Database
@@ -27,6 +29,7 @@ TOPIC_FAMILIES = [
 ]
 _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})
+_TRUCK_CACHE_S = 60.0
 
 
 class TokenAuthenticator:
@@ -55,6 +58,7 @@ class TopicPermissions:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._shift_truck: dict[int, int] = {}  # a shift never changes truck: cache forever
+        self._trucks_seen: dict[int, float] = {}  # truck id -> when it was last confirmed to exist
 
     async def _truck_of_shift(self, shift_id: int) -> int:
         truck = self._shift_truck.get(shift_id)
@@ -67,9 +71,13 @@ class TopicPermissions:
         return truck
 
     async def _truck_exists(self, truck_id: int) -> None:
+        # Cached for a minute: a publish path without awaits lets the hub batch back-to-back events.
+        if time.monotonic() - self._trucks_seen.get(truck_id, -1e9) < _TRUCK_CACHE_S:
+            return
         async with self._db.session() as session:
             if await session.get(Truck, truck_id) is None:
                 raise HubError(ErrorCode.NOT_FOUND, f"no truck {truck_id}")
+        self._trucks_seen[truck_id] = time.monotonic()
 
     async def authorize_subscribe(self, principal: Principal, topic: Topic) -> None:
         role = principal.claims.get("role")

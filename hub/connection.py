@@ -10,16 +10,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Hashable
 from typing import TYPE_CHECKING, Any
 
 from hub.auth import Principal
 from hub.codes import CloseCode, ErrorCode
 from hub.errors import CloseConnection, HubError, ProtocolError
-from hub.outbox import Outbox
 from hub.protocol import frames
 from hub.protocol.commands import Command, Device, Gps, Hello
 from hub.protocol.session import OPEN, RateDecision, RateLimiter, Session
+from hub.protocol.wsframe import text_frame
+from hub.sender import Sender
 from hub.transport import FrameTransport
 
 if TYPE_CHECKING:
@@ -46,17 +46,22 @@ class Connection:
         cfg = hub.config
         self.session = Session(max_invalid_frames=cfg.max_invalid_frames)
         self.limiter = RateLimiter(cfg.commands_per_s, cfg.abuse_factor)
-        self.outbox = Outbox(cfg.outbound_queue)
+        self.sender = Sender(
+            name=conn_id,
+            transport=transport,
+            corker=hub.corker,
+            tasks=hub.tasks,
+            limit=cfg.outbound_queue,
+            log=self.log,
+            drops=hub.metrics.dropped_frames,
+        )
         self.topics: set[str] = set()
         self.principal: Principal | None = None
         self.device: Device | None = None
         self.opened_at = time.time()
-        self.close_request: tuple[CloseCode, str] | None = None
         self.peer_code: int | None = None
         self.extra: dict[str, Any] = {}
         """Per-connection state of application plug-ins (GPS ingest keeps its limiter here)."""
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
 
     @property
     def kind(self) -> str:
@@ -64,70 +69,18 @@ class Connection:
 
     @property
     def closing(self) -> bool:
-        return self.close_request is not None
+        return self.sender.close_request is not None
 
-    # ---- outbound: never awaits (conventions §8) ----
-
-    def push(self, frame: bytes, published_at: float | None = None) -> None:
-        """Queue a frame; overflow closes 4500 (protocol.md §2.6) and drops what was pending."""
-        if self.close_request is not None:
-            return
-        if self.outbox.offer(frame, published_at) is not None:
-            self.hub.metrics.dropped_frames.labels("slow_consumer").inc(len(self.outbox) + 1)
-            self.request_close(CloseCode.SLOW_CONSUMER, "outbound buffer overflowed", flush=False)
-            return
-        self._wake.set()
-
-    def push_conflated(self, key: Hashable, frame: bytes, published_at: float | None = None) -> None:
-        """Queue the newest frame for ``key``; an unsent older one is dropped and counted."""
-        if self.close_request is not None:
-            return
-        if self.outbox.offer_conflated(key, frame, published_at):
-            self.hub.metrics.dropped_frames.labels("conflated").inc()
-        self._wake.set()
+    def push(self, payload: bytes) -> None:
+        """Send one reply frame (a JSON payload). Fan-out uses ``sender.push`` with prebuilt wire frames."""
+        self.sender.push(text_frame(payload))
 
     def push_error(self, code: ErrorCode, message: str, command_id: Any = None) -> None:
         self.hub.metrics.errors.labels(code.value).inc()
         self.push(frames.encode_error(code, message, command_id))
 
     def request_close(self, code: CloseCode, reason: str, *, flush: bool) -> None:
-        """Ask the writer to close with ``code``, after the pending frames when ``flush``."""
-        if self.close_request is not None:
-            return
-        self.close_request = (code, reason)
-        if not flush:
-            dropped = self.outbox.clear()
-            if dropped and code is not CloseCode.SLOW_CONSUMER:
-                self.hub.metrics.dropped_frames.labels("closing").inc(dropped)
-            if self._writer is not None and not self._writer.done():
-                # The writer may be parked on a socket that never drains (the slow consumer itself):
-                # stop it and close from a fresh task instead of waiting behind it.
-                self._writer.cancel()
-                self.hub.tasks.spawn(self._close_transport(code, reason), name=f"close-{self.conn_id}")
-                return
-        self._wake.set()
-
-    async def _close_transport(self, code: CloseCode, reason: str) -> None:
-        try:
-            await self.transport.close(int(code), reason)
-        except Exception:  # the peer is already gone: nothing left to tell it
-            self.log.debug("close after abort failed", exc_info=True)
-
-    async def _write_loop(self) -> None:
-        wake, outbox, transport, metrics = self._wake, self.outbox, self.transport, self.hub.metrics
-        while True:
-            await wake.wait()
-            wake.clear()
-            batch, stamp = outbox.take()
-            if batch:
-                await transport.send_frames(batch)
-                metrics.frames_sent.inc(len(batch))
-                if stamp is not None:
-                    metrics.publish_to_send.observe(max(0.0, time.time() - stamp))
-            if self.close_request is not None and not len(outbox):
-                code, reason = self.close_request
-                await transport.close(int(code), reason)
-                return
+        self.sender.request_close(code, reason, flush=flush)
 
     # ---- lifecycle ----
 
@@ -180,7 +133,6 @@ class Connection:
         self.principal, self.device = principal, hello.device
         self.session.transition(OPEN)
         self.push(self.hub.welcome_frame(self, hello.id))
-        self._writer = self.hub.tasks.spawn(self._write_loop(), name=f"writer-{self.conn_id}", on_crash=self._crashed)
         self.transport.on_drain(self.drain)
         await self.hub.register(self)
         self.log.info("connection open user=%s device=%s", principal.user_id, hello.device and hello.device.id)
@@ -188,9 +140,6 @@ class Connection:
     def drain(self) -> None:
         """Server shutting down: flush, then close 1001 (protocol.md §3)."""
         self.request_close(CloseCode.GOING_AWAY, "server shutting down", flush=True)
-
-    def _crashed(self, exc: BaseException) -> None:
-        self.close_request = self.close_request or (CloseCode.INTERNAL_ERROR, "internal error")
 
     async def _read_loop(self) -> None:
         receive = self.transport.receive
@@ -244,30 +193,19 @@ class Connection:
         if exc.error is not None:
             self.push_error(exc.error, exc.message, exc.command_id)
         self.request_close(exc.close_code, exc.reason, flush=True)
-        if self._writer is None:  # before the handshake ended there is no writer: write here
-            batch, _ = self.outbox.take()
-            await self.transport.send_frames(batch)
-            await self.transport.close(int(exc.close_code), exc.reason)
-            return
-        try:
-            await asyncio.wait_for(asyncio.shield(self._writer), self.hub.config.drain_s)
-        except (TimeoutError, Exception):
-            self._writer.cancel()
+        await self.sender.wait_closed(self.hub.config.drain_s)
 
     async def _finish(self) -> None:
-        if self._writer is not None and not self._writer.done():
-            if self.close_request is None:  # the peer left: nothing more to write
-                self._writer.cancel()
-            else:
-                try:
-                    await asyncio.wait_for(asyncio.shield(self._writer), 1.0)
-                except (TimeoutError, Exception):
-                    self._writer.cancel()
+        if self.sender.close_request is None:
+            self.sender.abandon()  # the peer left: nothing more to write
+        else:
+            await self.sender.wait_closed(1.0)
         await self.hub.forget(self, self._disconnect_label())
 
     def _disconnect_label(self) -> str:
-        if self.close_request is not None:
-            return str(int(self.close_request[0]))
+        close_request = self.sender.close_request
+        if close_request is not None:
+            return str(int(close_request[0]))
         if self.peer_code in _KNOWN_CLOSE_CODES:  # 1009 and 4408 are sent by the server protocol itself
             return str(self.peer_code)
         return "client"

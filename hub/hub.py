@@ -27,6 +27,8 @@ from hub.metrics import HubMetrics
 from hub.presence.base import PresenceMember, PresenceStore
 from hub.protocol import frames
 from hub.protocol.commands import CommandId, Subscribe
+from hub.protocol.wsframe import text_frame
+from hub.sender import Corker, SendStats
 from hub.tasks import TaskSet
 from hub.topics import Topic, TopicRegistry
 
@@ -61,6 +63,8 @@ class Hub:
         self.devices = devices
         self.metrics = metrics
         self.tasks = TaskSet()
+        self.send_stats = SendStats()
+        self.corker = Corker(self.send_stats)
         self.connections: dict[str, Connection] = {}
         self._subscribers: dict[str, dict[Connection, _Buffer]] = {}
         self._reliable: dict[str, bool] = {}
@@ -201,7 +205,7 @@ class Hub:
             return
         conn.push(self._subscribed_frame(command, topic, top, None if replay is None else len(replay)))
         for pub in merged.publications:
-            conn.push(frames.encode_event(pub), pub.ts)
+            conn.sender.push(text_frame(frames.encode_event(pub)), pub.ts)
         subs[conn] = None  # live from here: no await since the merge, so nothing slipped between
         if not merged.complete:
             conn.log.warning("hole in %s after seq %s: closing so the client resumes", topic.name, after)
@@ -262,34 +266,47 @@ class Hub:
         return pub
 
     def _on_publication(self, pub: Publication) -> None:
-        """Broker handler: encode once, offer the same bytes to every subscriber, never await."""
+        """Broker handler: build the wire frame once, hand the same bytes to every subscriber, never await."""
         subs = self._subscribers.get(pub.topic)
         if not subs:
             return
-        frame = frames.encode_event(pub)
+        wire = text_frame(frames.encode_event(pub))
         ts = pub.ts
+        self.corker.note_publication(ts)
         if self._reliable.get(pub.topic, True):
             for conn, buffer in subs.items():
                 if buffer is None:
-                    conn.push(frame, ts)
+                    conn.sender.push(wire, ts)
                 else:
                     buffer.append(pub)
         else:
             key = (pub.topic, pub.key)
             for conn, buffer in subs.items():
                 if buffer is None:
-                    conn.push_conflated(key, frame, ts)
+                    conn.sender.push_conflated(key, wire, ts)
                 else:
                     buffer.append(pub)
+
+    def flush_metrics(self) -> None:
+        """Fold the hot path's plain counters into Prometheus (each second, and before a scrape)."""
+        stats, metrics = self.send_stats, self.metrics
+        if stats.frames:
+            metrics.frames_sent.inc(stats.frames)
+            stats.frames = 0
+        samples, stats.latency_samples = stats.latency_samples, []
+        for sample in samples:
+            metrics.publish_to_send.observe(max(0.0, sample))
 
     # ---- periodic work ----
 
     async def _tick_forever(self) -> None:
-        interval = min(5.0, self.config.heartbeat_s)
-        last_touch = time.monotonic()
+        last_touch = last_expiry = time.monotonic()
         while True:
-            await asyncio.sleep(interval)
-            self._expire_tokens(time.time())
+            await asyncio.sleep(1.0)
+            self.flush_metrics()
+            if time.monotonic() - last_expiry >= min(5.0, self.config.heartbeat_s):
+                last_expiry = time.monotonic()
+                self._expire_tokens(time.time())
             if time.monotonic() - last_touch >= self.config.touch_interval_s:
                 last_touch = time.monotonic()
                 await self._touch_devices()

@@ -24,23 +24,24 @@ class Overflow:
 class Outbox:
     """Frames waiting for the connection's single writer. Not thread-safe; one event loop."""
 
-    __slots__ = ("_conflated", "_queue", "limit", "stamp")
+    __slots__ = ("_conflated", "limit", "queue", "stamp")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._queue: deque[bytes | Hashable] = deque()
+        self.queue: deque[bytes | Hashable] = deque()
+        """Pending items in order; truthy while anything is pending (cheaper than ``len()`` on the hot path)."""
         self._conflated: dict[Hashable, bytes] = {}
         self.stamp: float | None = None
         """Publish time of the oldest event frame in the queue (for hub_publish_to_send_seconds)."""
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self.queue)
 
     def offer(self, frame: bytes, published_at: float | None = None) -> Overflow | None:
         """Queue a reliable frame, or report overflow (the frame is then not queued)."""
-        if len(self._queue) >= self.limit:
+        if len(self.queue) >= self.limit:
             return Overflow(self.limit)
-        self._queue.append(frame)
+        self.queue.append(frame)
         if published_at is not None and self.stamp is None:
             self.stamp = published_at
         return None
@@ -51,7 +52,7 @@ class Outbox:
             self._conflated[key] = frame
             return True
         self._conflated[key] = frame
-        self._queue.append(_Key(key))
+        self.queue.append(_Key(key))
         if published_at is not None and self.stamp is None:
             self.stamp = published_at
         return False
@@ -60,16 +61,16 @@ class Outbox:
         """Remove and return every pending frame in order, with the oldest event's publish time."""
         frames: list[bytes] = []
         conflated = self._conflated
-        for item in self._queue:
+        for item in self.queue:
             frames.append(conflated.pop(item.key) if type(item) is _Key else item)  # type: ignore[arg-type]
-        self._queue.clear()
+        self.queue.clear()
         stamp, self.stamp = self.stamp, None
         return frames, stamp
 
     def clear(self) -> int:
         """Drop everything pending; returns how many frames were dropped."""
-        dropped = len(self._queue)
-        self._queue.clear()
+        dropped = len(self.queue)
+        self.queue.clear()
         self._conflated.clear()
         self.stamp = None
         return dropped

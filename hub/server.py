@@ -20,7 +20,6 @@ from websockets.http11 import Request
 
 from hub.codes import CloseCode
 from hub.config import HubConfig
-from hub.protocol.wsframe import text_frame
 from hub.transport import RAW_EXTENSION, AsgiTransport
 
 __all__ = ["HubWebSocketProtocol", "RawTransport", "uvicorn_ws_options"]
@@ -88,16 +87,24 @@ class RawTransport(AsgiTransport):
         super().__init__(receive, send)
         self._proto = protocol
 
+    direct = True
+
+    def try_write(self, data: bytes) -> bool:
+        proto = self._proto
+        if proto.writable.is_set() and not proto.close_sent and not proto.disconnected:
+            proto.transport.write(data)
+            return True
+        return False
+
+    async def wait_writable(self) -> None:
+        writable = self._proto.writable
+        if not writable.is_set():
+            await writable.wait()
+
     async def send_frames(self, frames: list[bytes]) -> None:
         proto = self._proto
-        if not proto.writable.is_set():
-            await proto.writable.wait()
-        if proto.close_sent or proto.disconnected:
-            return
-        if len(frames) == 1:
-            proto.transport.write(text_frame(frames[0]))
-        else:
-            proto.transport.write(b"".join([text_frame(f) for f in frames]))
+        if not proto.close_sent and not proto.disconnected:
+            proto.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
 
     async def close(self, code: int, reason: str) -> None:
         """Queue the close frame behind what is buffered, without waiting for the peer to read (a slow

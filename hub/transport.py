@@ -10,6 +10,8 @@ from typing import Any, Protocol
 
 from starlette.types import Receive, Send
 
+from hub.protocol.wsframe import payload_of
+
 __all__ = ["AsgiTransport", "FrameTransport", "RAW_EXTENSION"]
 
 RAW_EXTENSION = "fusionx.raw"
@@ -21,8 +23,17 @@ class FrameTransport(Protocol):
 
     async def receive(self) -> str | bytes | int: ...
 
+    direct: bool
+    """True when ``try_write`` can write synchronously (the fast path)."""
+
+    def try_write(self, data: bytes) -> bool:
+        """Write wire bytes now if the socket is not backpressured; False means "queue it"."""
+        ...
+
+    async def wait_writable(self) -> None: ...
+
     async def send_frames(self, frames: list[bytes]) -> None:
-        """Write text frames (JSON payloads) in order."""
+        """Write complete wire frames (see :func:`hub.protocol.wsframe.text_frame`) in order."""
         ...
 
     async def close(self, code: int, reason: str) -> None: ...
@@ -36,6 +47,7 @@ class AsgiTransport:
     """Any ASGI server. Heartbeat and drain close codes are then the server's own."""
 
     __slots__ = ("_closed", "_receive", "_send")
+    direct = False
 
     def __init__(self, receive: Receive, send: Send) -> None:
         self._receive = receive
@@ -56,10 +68,16 @@ class AsgiTransport:
             return text if text is not None else bytes(message.get("bytes") or b"")
         return int(message.get("code", 1005))
 
+    def try_write(self, data: bytes) -> bool:
+        return False
+
+    async def wait_writable(self) -> None:
+        return None
+
     async def send_frames(self, frames: list[bytes]) -> None:
         send = self._send
         for frame in frames:
-            await send({"type": "websocket.send", "text": frame.decode()})
+            await send({"type": "websocket.send", "text": payload_of(frame).decode()})
 
     async def close(self, code: int, reason: str) -> None:
         if not self._closed:

@@ -37,7 +37,9 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    return Response(state(request).exporter.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+    st = state(request)
+    st.hub.flush_metrics()
+    return Response(st.exporter.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
 routes = [

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["text_frame"]
+__all__ = ["payload_of", "text_frame"]
 
 _FIN_TEXT = 0x81
 _pack_short = struct.Struct("!BBH").pack
@@ -23,3 +23,9 @@ def text_frame(payload: bytes) -> bytes:
     if n < 65536:
         return _pack_short(_FIN_TEXT, 126, n) + payload
     return _pack_long(_FIN_TEXT, 127, n) + payload
+
+
+def payload_of(frame: bytes) -> bytes:
+    """The payload of a frame built by :func:`text_frame` (for transports that frame by themselves)."""
+    n = frame[1] & 0x7F
+    return frame[2 if n < 126 else 4 if n == 126 else 10 :]
