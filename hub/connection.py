@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from hub.auth import Principal
 from hub.codes import CloseCode, ErrorCode
 from hub.errors import CloseConnection, HubError, ProtocolError
 from hub.protocol import frames
-from hub.protocol.commands import Command, Device, Gps, Hello
+from hub.protocol.commands import Command, Device, Gps, Hello, Ping
 from hub.protocol.session import OPEN, RateDecision, RateLimiter, Session
 from hub.protocol.wsframe import text_frame
 from hub.sender import Sender
@@ -60,6 +61,7 @@ class Connection:
         self.device: Device | None = None
         self.opened_at = time.time()
         self.peer_code: int | None = None
+        self._backlog: deque[tuple[str | bytes, bool]] | None = None
         self.extra: dict[str, Any] = {}
         """Per-connection state of application plug-ins (GPS ingest keeps its limiter here)."""
 
@@ -85,13 +87,17 @@ class Connection:
     # ---- lifecycle ----
 
     async def serve(self) -> None:
-        """Run the connection to its end; never raises."""
+        """Run the handshake, then either detach (raw transport: frames arrive by callback and this
+        coroutine ends, freeing its stack) or read frames until the end (plain ASGI). Never raises."""
+        detached = False
         try:
             await self.transport.accept()
             self.hub.metrics.connections_opened.inc()
             hello = await self._receive_hello()
             await self._open(hello)
-            await self._read_loop()
+            detached = self.transport.detach(self._on_frame, self._on_lost)
+            if not detached:
+                await self._read_loop()
         except _Gone:
             pass
         except CloseConnection as exc:
@@ -100,7 +106,8 @@ class Connection:
             self.log.exception("connection failed")
             await self._close(CloseConnection(CloseCode.INTERNAL_ERROR, "internal error", error=ErrorCode.INTERNAL))
         finally:
-            await self._finish()
+            if not detached:
+                await self._finish()
 
     async def _receive_hello(self) -> Hello:
         try:
@@ -142,30 +149,92 @@ class Connection:
         self.request_close(CloseCode.GOING_AWAY, "server shutting down", flush=True)
 
     async def _read_loop(self) -> None:
+        """Plain-ASGI path: one command at a time, in order."""
         receive = self.transport.receive
         while True:
             data = await receive()
             if isinstance(data, int):
                 self.peer_code = data
                 return
-            await self._handle(data)
+            command = self._accept(data, isinstance(data, str))
+            if command is not None:
+                await self._run(command)
 
-    async def _handle(self, data: str | bytes) -> None:
+    # ---- detached path: frames arrive by callback from the protocol ----
+
+    def _on_frame(self, data: str | bytes, text: bool) -> None:
+        if self.sender.close_request is not None:  # closing: nothing more is processed
+            return
+        if self._backlog is not None:  # an async command is running: keep order behind it
+            self._backlog.append((data, text))
+            return
+        try:
+            command = self._accept(data, text)
+            if command is None:
+                return
+            if type(command) is Ping:  # answered inline: no task for the commonest keep-alive
+                self.push(frames.encode({"type": "pong", "id": command.id, "server_time": time.time()}))
+                return
+            self._backlog = deque()
+            self.hub.tasks.spawn(self._work(command), name=f"cmd-{self.conn_id}")
+        except CloseConnection as exc:
+            self._close_soon(exc)
+
+    async def _work(self, command: Command) -> None:
+        """Run ``command`` and everything that queued behind it, then stop (no task while idle)."""
+        backlog = self._backlog
+        assert backlog is not None
+        try:
+            while True:
+                await self._run(command)
+                next_command = None
+                while backlog and next_command is None:
+                    data, text = backlog.popleft()
+                    next_command = self._accept(data, text)
+                if next_command is None:
+                    return
+                command = next_command
+        except CloseConnection as exc:
+            self._close_soon(exc)
+        finally:
+            self._backlog = None
+
+    def _on_lost(self, code: int) -> None:
+        self.peer_code = code
+        self.hub.tasks.spawn(self._finish(), name=f"finish-{self.conn_id}")
+
+    def _close_soon(self, exc: CloseConnection) -> None:
+        self.log.info("closing %s", exc)
+        if exc.error is not None:
+            self.push_error(exc.error, exc.message, exc.command_id)
+        self.request_close(exc.close_code, exc.reason, flush=True)
+
+    # ---- commands ----
+
+    def _accept(self, data: str | bytes, text: bool) -> Command | None:
+        """Decode, count and rate-limit one frame; None when it gets an error instead of a run.
+
+        Raises:
+            CloseConnection: 4400 after too many invalid frames, 4429 on sustained abuse.
+        """
         now = time.time()
         metrics = self.hub.metrics
         try:
-            if isinstance(data, bytes):
+            if not text:
                 raise frames.binary_frame_error()
             command = frames.decode_command(data, now=now)
         except ProtocolError as exc:
             metrics.frames_received.labels("invalid").inc()
             self.push_error(exc.code, exc.message, exc.command_id)
             self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
-            return
+            return None
         self.session.valid_frame()
         metrics.frames_received.labels(_TYPE_LABELS[type(command)]).inc()
         if type(command) is not Gps and not self._within_rate(now, command):
-            return
+            return None
+        return command
+
+    async def _run(self, command: Command) -> None:
         try:
             await self.hub.dispatch(self, command)
         except ProtocolError as exc:
@@ -189,10 +258,7 @@ class Connection:
         return False
 
     async def _close(self, exc: CloseConnection) -> None:
-        self.log.info("closing %s", exc)
-        if exc.error is not None:
-            self.push_error(exc.error, exc.message, exc.command_id)
-        self.request_close(exc.close_code, exc.reason, flush=True)
+        self._close_soon(exc)
         await self.sender.wait_closed(self.hub.config.drain_s)
 
     async def _finish(self) -> None:

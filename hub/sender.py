@@ -84,13 +84,14 @@ class Sender:
         "_corker",
         "_tasks",
         "_transport",
+        "_limit",
+        "_outbox",
         "_wake",
         "_writer",
         "close_request",
         "drops",
         "log",
         "name",
-        "outbox",
     )
 
     def __init__(
@@ -108,7 +109,8 @@ class Sender:
         self._transport = transport
         self._corker = corker
         self._tasks = tasks
-        self.outbox = Outbox(limit)
+        self._limit = limit
+        self._outbox: Outbox | None = None  # created on first backpressure: most connections never need one
         self.log = log
         self.drops = drops
         """``hub_dropped_frames_total`` (labelled by reason)."""
@@ -127,7 +129,7 @@ class Sender:
             cork.append(wire)
         elif self.close_request is not None:
             return
-        elif self._transport.direct and not self.outbox.queue:
+        elif self._transport.direct and ((ob := self._outbox) is None or not ob.queue):
             self._cork = [wire]
             self._corker.add(self, published_at)
         else:
@@ -137,12 +139,19 @@ class Sender:
         """Like ``push`` while the socket keeps up; when backlogged, keep only the newest frame per ``key``."""
         if self.close_request is not None:
             return
-        if self._cork is not None or (self._transport.direct and not self.outbox):
+        if self._cork is not None or (self._transport.direct and ((ob := self._outbox) is None or not ob.queue)):
             self.push(wire, published_at)
             return
         if self.outbox.offer_conflated(key, wire, published_at):
             self.drops.labels("conflated").inc()
         self._wake_writer()
+
+    @property
+    def outbox(self) -> Outbox:
+        outbox = self._outbox
+        if outbox is None:
+            outbox = self._outbox = Outbox(self._limit)
+        return outbox
 
     def flush_cork(self) -> None:
         """Called by the corker: write everything corked in one go, or queue it if the socket is full."""
@@ -183,7 +192,7 @@ class Sender:
                 stats.frames += len(batch)
                 if stamp is not None:
                     stats.latency_samples.append(time.time() - stamp)
-            if self.close_request is not None and not outbox:
+            if self.close_request is not None and not outbox.queue:
                 code, reason = self.close_request
                 await transport.close(int(code), reason)
                 return

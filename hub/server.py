@@ -11,16 +11,20 @@ through :class:`hub.transport.AsgiTransport`.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from typing import Any
 
 from starlette.types import Receive, Send
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.http11 import Request
+from websockets.protocol import Protocol
+from websockets.server import ServerProtocol
 
 from hub.codes import CloseCode
 from hub.config import HubConfig
-from hub.transport import RAW_EXTENSION, AsgiTransport
+from hub.transport import RAW_EXTENSION, AsgiTransport, OnFrame, OnLost
 
 __all__ = ["HubWebSocketProtocol", "RawTransport", "uvicorn_ws_options"]
 
@@ -39,8 +43,119 @@ def uvicorn_ws_options(config: HubConfig) -> dict[str, Any]:
     }
 
 
+class _Inbox:
+    """Stands in for uvicorn's receive queue once a connection is detached: messages become calls."""
+
+    __slots__ = ("lost", "on_frame", "on_lost")
+
+    def __init__(self, on_frame: OnFrame, on_lost: OnLost) -> None:
+        self.on_frame = on_frame
+        self.on_lost = on_lost
+        self.lost = False
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        if message["type"] == "websocket.receive":
+            text = message.get("text")
+            self.on_frame(text, True) if text is not None else self.on_frame(message.get("bytes") or b"", False)
+        elif message["type"] == "websocket.disconnect" and not self.lost:
+            self.lost = True
+            self.on_lost(int(message.get("code", 1005)))
+
+
+class _WritableFlag:
+    """What uvicorn needs of ``asyncio.Event`` for ``writable``, without a waiter deque per connection."""
+
+    __slots__ = ("_set", "_waiter")
+
+    def __init__(self) -> None:
+        self._set = True
+        self._waiter: asyncio.Future[None] | None = None
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        self._set = True
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def clear(self) -> None:
+        self._set = False
+
+    async def wait(self) -> None:
+        while not self._set:
+            if self._waiter is None or self._waiter.done():
+                self._waiter = asyncio.get_running_loop().create_future()
+            await asyncio.shield(self._waiter)
+
+
+def _release_handshake_parser(conn: ServerProtocol) -> None:
+    """Swap websockets' handshake parser for its frame parser, at a frame boundary only.
+
+    ``ServerProtocol.parse`` keeps the parsed HTTP request (headers and all, ~2 KB) alive as a
+    local for the whole connection. Its frame loop is ``Protocol.parse``; when the innermost
+    delegate is ``at_eof`` with nothing buffered, no frame is half-read and the swap is exact
+    (websockets swaps parsers the same way when closing).
+    """
+    inner = conn.parser
+    while inner.gi_yieldfrom is not None:  # type: ignore[attr-defined]
+        inner = inner.gi_yieldfrom  # type: ignore[attr-defined]
+    if inner.gi_code.co_name == "at_eof" and not conn.reader.buffer:  # type: ignore[attr-defined]
+        conn.parser = Protocol.parse(conn)
+        next(conn.parser)
+
+
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     drain_callback: Callable[[], None] | None = None
+    inbox: _Inbox | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.writable = _WritableFlag()  # type: ignore[assignment]
+
+    def detach(self, on_frame: OnFrame, on_lost: OnLost) -> None:
+        """After the handshake: deliver messages by callback, so no task waits per idle connection."""
+        queued, inbox = self.queue, _Inbox(on_frame, on_lost)
+        self.inbox = inbox
+        self.queue = inbox  # type: ignore[assignment]  # uvicorn only calls put_nowait from here on
+        while not queued.empty():  # frames that arrived before the switch, in order
+            inbox.put_nowait(queued.get_nowait())  # type: ignore[arg-type]
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        # The handshake's request/response objects are no longer needed; free them.
+        self.request = None  # type: ignore[assignment]
+        self.response = None  # type: ignore[assignment]
+        _release_handshake_parser(self.conn)
+
+    def send_receive_event_to_app(self) -> None:
+        inbox = self.inbox
+        if inbox is None:
+            super().send_receive_event_to_app()
+            return
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if not self.close_sent:
+            # orjson validates UTF-8 itself: a bad text frame becomes bad_request, not a decode here.
+            inbox.on_frame(data, self.curr_msg_data_type == "text")
+
+    async def run_asgi(self) -> None:
+        """uvicorn's, except that an app that detached the connection returns without closing it."""
+        try:
+            await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+        if self.inbox is None and self.close_timer is None:
+            self.transport.close()
+        self.scope = None  # type: ignore[assignment]  # detached: the connection lives on without its scope
 
     def handle_connect(self, event: Request) -> None:
         super().handle_connect(event)
@@ -124,3 +239,7 @@ class RawTransport(AsgiTransport):
 
     def on_drain(self, callback: Any) -> None:
         self._proto.drain_callback = callback
+
+    def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:
+        self._proto.detach(on_frame, on_lost)
+        return True

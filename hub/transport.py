@@ -6,13 +6,17 @@ socket is gone; the close code).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from starlette.types import Receive, Send
 
 from hub.protocol.wsframe import payload_of
 
-__all__ = ["AsgiTransport", "FrameTransport", "RAW_EXTENSION"]
+__all__ = ["RAW_EXTENSION", "AsgiTransport", "FrameTransport", "OnFrame", "OnLost"]
+
+OnFrame = Callable[[str | bytes, bool], None]
+OnLost = Callable[[int], None]
 
 RAW_EXTENSION = "fusionx.raw"
 """ASGI scope extension offered by :class:`hub.server.HubWebSocketProtocol`."""
@@ -40,6 +44,11 @@ class FrameTransport(Protocol):
 
     def on_drain(self, callback: Any) -> None:
         """Register what to do when the server drains (close 1001 after flushing)."""
+        ...
+
+    def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:
+        """Switch to callbacks: ``on_frame(data, is_text)`` per message, ``on_lost(code)`` once at the end.
+        Returns False when the transport can only be read with ``receive``."""
         ...
 
 
@@ -86,3 +95,6 @@ class AsgiTransport:
 
     def on_drain(self, callback: Any) -> None:
         return None
+
+    def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:
+        return False
