@@ -131,12 +131,7 @@ class Connection:
         return command
 
     async def _open(self, hello: Hello) -> None:
-        try:
-            principal = await self.hub.authenticator.authenticate(hello.token)
-        except HubError as exc:
-            raise CloseConnection(
-                CloseCode.UNAUTHORIZED, exc.message, error=ErrorCode.UNAUTHORIZED, command_id=hello.id
-            ) from None
+        principal = await self.hub.authenticate(hello.token, hello.id)
         self.principal, self.device = principal, hello.device
         self.session.transition(OPEN)
         self.push(self.hub.welcome_frame(self, hello.id))

@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from hub.broker.base import BrokerUnavailable
-from hub.codes import CloseCode, ErrorCode
-from hub.errors import CloseConnection, HubError, ProtocolError
+from hub.codes import ErrorCode
+from hub.errors import HubError, ProtocolError
 from hub.protocol import commands as c
 from hub.protocol import frames
 from hub.protocol.commands import CommandId
@@ -94,12 +94,7 @@ class Dispatcher:
 
     async def _refresh(self, conn: Connection, command: c.Refresh) -> None:
         assert conn.principal is not None
-        try:
-            principal = await self.hub.authenticator.authenticate(command.token)
-        except HubError as exc:
-            raise CloseConnection(
-                CloseCode.UNAUTHORIZED, exc.message, error=ErrorCode.UNAUTHORIZED, command_id=command.id
-            ) from None
+        principal = await self.hub.authenticate(command.token, command.id)
         if principal.user_id != conn.principal.user_id:
             raise ProtocolError(ErrorCode.FORBIDDEN, "token belongs to another user", command.id)
         conn.principal = principal

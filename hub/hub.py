@@ -21,7 +21,7 @@ from hub.codes import CloseCode, ErrorCode
 from hub.config import HubConfig
 from hub.connection import Connection
 from hub.dispatch import Dispatcher, GpsIngest
-from hub.errors import ProtocolError
+from hub.errors import CloseConnection, HubError, ProtocolError
 from hub.history import HistoryResult, Publication, Replay, merge, resume
 from hub.metrics import HubMetrics
 from hub.presence.base import PresenceMember, PresenceStore
@@ -89,6 +89,19 @@ class Hub:
         await self.tasks.cancel_all(max(0.0, deadline - time.monotonic()), "hub draining")
 
     # ---- connections ----
+
+    async def authenticate(self, token: str, command_id: CommandId) -> Principal:
+        """The principal of an access token; a bad one ends the connection (protocol.md §2.5: error then 4401).
+
+        Raises:
+            CloseConnection: 4401, with an ``unauthorized`` error frame echoing ``command_id``.
+        """
+        try:
+            return await self.authenticator.authenticate(token)
+        except HubError as exc:
+            raise CloseConnection(
+                CloseCode.UNAUTHORIZED, exc.message, error=ErrorCode.UNAUTHORIZED, command_id=command_id
+            ) from None
 
     def new_connection_id(self) -> str:
         return f"{self.config.node_id}-{secrets.token_hex(6)}"

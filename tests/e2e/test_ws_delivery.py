@@ -20,11 +20,11 @@ async def _open_shift(server: RunningServer, token: str) -> int:
     return shift_id
 
 
-async def _toggle(server: RunningServer, token: str, shift_id: int, times: int) -> list[str]:
-    """Pause/resume alternately; returns the event names in order."""
+async def _toggle(server: RunningServer, token: str, shift_id: int, times: int, *, start: int = 0) -> list[str]:
+    """Pause/resume alternately (step ``start`` onwards); returns the event names in order."""
     names = []
     async with server.client(token) as http:
-        for i in range(times):
+        for i in range(start, start + times):
             action = "pause" if i % 2 == 0 else "resume"
             assert (await http.post(f"/api/shifts/{shift_id}/{action}")).status_code == 200
             names.append("shift.paused" if action == "pause" else "shift.resumed")
@@ -52,7 +52,7 @@ async def test_resume_with_since_replays_exactly_the_missed_events_then_live(ser
     seen = await recv(ws)
     await ws.close()
 
-    missed = await _toggle_from(server, token, shift_id, start=1, times=3)
+    missed = await _toggle(server, token, shift_id, 3, start=1)
 
     ws = await server.connect(token)
     since = {"seq": seen["seq"], "epoch": first["epoch"]}
@@ -61,21 +61,11 @@ async def test_resume_with_since_replays_exactly_the_missed_events_then_live(ser
     replayed = [await recv(ws) for _ in range(3)]
     assert [e["seq"] for e in replayed] == [seen["seq"] + 1, seen["seq"] + 2, seen["seq"] + 3]
     assert [e["event"] for e in replayed] == missed
-    await _toggle_from(server, token, shift_id, start=4, times=1)
+    await _toggle(server, token, shift_id, 1, start=4)
     live = await recv(ws)
     assert live["seq"] == seen["seq"] + 4
     with pytest.raises(TimeoutError):
         await recv(ws, timeout=200 * MS)  # nothing twice
-
-
-async def _toggle_from(server: RunningServer, token: str, shift_id: int, *, start: int, times: int) -> list[str]:
-    names = []
-    async with server.client(token) as http:
-        for i in range(start, start + times):
-            action = "pause" if i % 2 == 0 else "resume"
-            assert (await http.post(f"/api/shifts/{shift_id}/{action}")).status_code == 200
-            names.append(f"shift.{'paused' if action == 'pause' else 'resumed'}")
-    return names
 
 
 async def test_since_with_another_epoch_is_not_recovered(server: RunningServer) -> None:
@@ -121,7 +111,7 @@ async def test_subscribe_twice_is_idempotent_and_unsubscribe_stops_events(server
         "id": 3,
         "topic": topic,
     }
-    await _toggle_from(server, token, shift_id, start=1, times=1)
+    await _toggle(server, token, shift_id, 1, start=1)
     with pytest.raises(TimeoutError):
         await recv(ws, timeout=200 * MS)
 
