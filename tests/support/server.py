@@ -102,9 +102,13 @@ async def closed_with(ws: ClientConnection, timeout: float = 3000 * MS) -> tuple
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
+async def run_server(settings: Settings, *, plain_asgi: bool = False) -> AsyncIterator[RunningServer]:
+    """``plain_asgi`` serves with uvicorn's stock websocket protocol: the hub's portable path, no fast path."""
     port = free_port()
     settings = replace(settings, port=port)
+    ws_options = uvicorn_ws_options(settings.hub_config())
+    if plain_asgi:
+        ws_options["ws"] = "websockets-sansio"
     config = uvicorn.Config(
         create_app(settings),
         host="127.0.0.1",
@@ -112,7 +116,7 @@ async def run_server(settings: Settings) -> AsyncIterator[RunningServer]:
         lifespan="on",
         log_config=None,
         access_log=False,
-        **uvicorn_ws_options(settings.hub_config()),
+        **ws_options,
     )
     server = uvicorn.Server(config)
     server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]  # pytest owns signals
