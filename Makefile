@@ -24,6 +24,10 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
+$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+	$(PY) -m pip install -q -r requirements-bench.txt
+	touch $@
+
 migrate: $(VENV)/.installed
 	$(PY) -m app migrate
 
@@ -47,6 +51,13 @@ lint: $(VENV)/.installed-dev
 
 typecheck: $(VENV)/.installed-dev
 	$(PY) -m mypy
+
+# Benchmarks against two in-run peers; both rewrite docs/benchmarks.md (BENCH_ARGS: e.g. --targets hub,naive).
+bench: $(VENV)/.installed-bench
+	$(PY) -m bench --generated-by "make bench" $(BENCH_ARGS)
+
+bench-full: $(VENV)/.installed-bench
+	$(PY) -m bench --full --generated-by "make bench-full" $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache hub.db

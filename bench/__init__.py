@@ -1,0 +1,1 @@
+"""Benchmarks of the hub against two in-run peers: ``python -m bench`` (see docs/benchmarks.md)."""

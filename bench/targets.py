@@ -1,0 +1,147 @@
+"""The servers under test: the hub (``python -m app serve``), the two peers and the trivial flooder.
+
+Each one is a fresh process per scenario, pinned to the server CPU, started on a free port
+and polled until it answers; the hub gets a copy of a database migrated and seeded once
+per run, and a command rate limit high enough for the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from bench.procs import Children, Pinning, free_port, http_request, wait_http, wait_tcp
+
+__all__ = ["TARGETS", "Target", "Targets"]
+
+TARGETS = ("hub", "naive", "socketio")
+_EIO_PATH = "/socket.io/?EIO=4&transport=websocket"
+_HUB_ENV = {
+    "HUB_ENV": "dev",
+    "HUB_LOG_LEVEL": "warning",
+    "HUB_COMMANDS_PER_S": "1000000",  # the publisher sends thousands of commands per second
+    "HUB_ACCESS_TTL_S": "7200",  # a full run outlives the default 15-minute token
+    "HUB_HELLO_TIMEOUT_S": "60",  # 10k sockets opening at once
+    "HUB_NODE_ID": "bench",
+    "WORKERS": "1",
+}
+
+
+@dataclass(frozen=True)
+class Target:
+    """A running server and how clients reach it."""
+
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    mode: str  # "ws" (hub JSON protocol), "eio" (Socket.IO) or "raw" (trivial flooder)
+    path: str
+    sub_token: str
+    pub_token: str
+    topic: str = "notice:1"
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class Targets:
+    def __init__(self, children: Children, pinning: Pinning, workdir: Path, root: Path) -> None:
+        self.children = children
+        self.pinning = pinning
+        self.workdir = workdir
+        self.root = root
+        self._template: Path | None = None
+        self._starts = 0
+
+    def _env(self, **extra: str) -> dict[str, str]:
+        """The caller's environment without hub settings (``make`` exports .env), plus ``extra``."""
+        drop = ("HUB_", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
+        env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in ("HOST", "PORT", "WORKERS")}
+        env["PYTHONPATH"] = str(self.root)
+        env.update(extra)
+        return env
+
+    async def _hub_template(self) -> Path:
+        """Migrate and seed once per run (argon2 hashing takes seconds); each hub start copies the file."""
+        if self._template is None:
+            path = self.workdir / "template.db"
+            env = self._env(DATABASE_URL=f"sqlite+aiosqlite:///{path}", HUB_LOG_LEVEL="warning")
+            for step in (["migrate"], ["seed", "--if-empty"]):
+                proc = await asyncio.create_subprocess_exec(
+                    sys.executable, "-m", "app", *step, cwd=self.root, env=env,
+                    stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+                )  # fmt: skip
+                try:
+                    out, _ = await asyncio.wait_for(proc.communicate(), 120)
+                except BaseException as exc:  # timed out or cancelled: do not leave it running
+                    if proc.returncode is None:
+                        proc.kill()
+                        await proc.wait()
+                    if isinstance(exc, TimeoutError):
+                        raise RuntimeError(f"python -m app {' '.join(step)} took over 120 s") from None
+                    raise
+                if proc.returncode != 0:
+                    raise RuntimeError(f"python -m app {' '.join(step)} failed: {out.decode()[-2000:]}")
+            self._template = path
+        return self._template
+
+    @contextlib.asynccontextmanager
+    async def running(self, name: str) -> AsyncIterator[Target]:
+        """Start ``name`` pinned to the server CPU, wait until it answers, yield it, stop it."""
+        self._starts += 1
+        port = free_port()
+        log = str(self.workdir / f"{name}-{self._starts}.log")
+        cpus = self.pinning.server
+        if name == "hub":
+            db = self.workdir / f"hub-{self._starts}.db"
+            shutil.copy(await self._hub_template(), db)
+            env = self._env(PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite+aiosqlite:///{db}", **_HUB_ENV)
+            argv = [sys.executable, "-m", "app", "serve"]
+        elif name in ("naive", "socketio", "trivial"):
+            module = {"naive": "naive", "socketio": "sio", "trivial": "trivial"}[name]
+            env = self._env()
+            argv = [sys.executable, "-m", f"bench.peers.{module}", "--port", str(port)]
+        else:
+            raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
+        proc = self.children.start(argv, cpus=cpus, env=env, cwd=str(self.root), log=log)
+        try:
+            try:
+                if name == "trivial":
+                    await wait_tcp(port, proc)
+                else:
+                    await wait_http(port, "/readyz" if name == "hub" else "/healthz", proc)
+            except (RuntimeError, TimeoutError) as exc:
+                raise RuntimeError(f"{name} did not start: {exc}\n{_tail(log)}") from None
+            if name == "hub":
+                sub, pub = await _login(port, "chef"), await _login(port, "manager")
+            else:
+                sub = pub = "bench-any-token"
+            mode = {"hub": "ws", "naive": "ws", "socketio": "eio", "trivial": "raw"}[name]
+            yield Target(name, port, proc, mode, _EIO_PATH if mode == "eio" else "/ws", sub, pub)
+        finally:
+            await self.children.stop(proc)
+
+
+async def _login(port: int, username: str) -> str:
+    body = orjson.dumps({"username": username, "password": "password"})
+    status, raw = await http_request(port, "POST", "/api/auth/login", body)
+    if status != 200:
+        raise RuntimeError(f"login as {username} failed: HTTP {status} {raw[:200]!r}")
+    return str(orjson.loads(raw)["access_token"])
+
+
+def _tail(path: str, size: int = 2000) -> str:
+    try:
+        return Path(path).read_text(errors="replace")[-size:]
+    except OSError:
+        return ""
