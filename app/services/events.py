@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.broker.base import BrokerUnavailable
 from hub.hub import Hub
 
 __all__ = ["OutEvent", "publish_all"]
@@ -27,5 +26,3 @@ async def publish_all(hub: Hub, events: list[OutEvent]) -> None:
     for ev in events:
         await hub.publish(ev.topic, ev.event, ev.data)
 
-
-__all__ += ["BrokerUnavailable"]
