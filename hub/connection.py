@@ -62,8 +62,6 @@ class Connection:
         self.opened_at = time.time()
         self.peer_code: int | None = None
         self._backlog: deque[tuple[str | bytes, bool]] | None = None
-        self.extra: dict[str, Any] = {}
-        """Per-connection state of application plug-ins (GPS ingest keeps its limiter here)."""
 
     @property
     def kind(self) -> str:

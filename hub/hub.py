@@ -68,6 +68,9 @@ class Hub:
         self.connections: dict[str, Connection] = {}
         self._subscribers: dict[str, dict[Connection, _Buffer]] = {}
         self._reliable: dict[str, bool] = {}
+        # (user_id, device_id) -> open connections on this node: O(1) "last socket of this device?" on close
+        # (scanning every connection per close made a drain of n sockets cost n²).
+        self._device_sockets: dict[tuple[int, str], int] = {}
         self._dispatcher = Dispatcher(self, gps)
         self._ticker: asyncio.Task[None] | None = None
 
@@ -134,6 +137,8 @@ class Hub:
         self.connections[conn.conn_id] = conn
         self.metrics.connections.labels(conn.kind).inc()
         if conn.device is not None and conn.principal is not None:
+            key = (conn.principal.user_id, conn.device.id)
+            self._device_sockets[key] = self._device_sockets.get(key, 0) + 1
             try:
                 await self.devices.connected(conn.principal, conn.device)
             except Exception:
@@ -148,20 +153,23 @@ class Hub:
         self.metrics.disconnects.labels(close_label).inc()
         for topic in list(conn.topics):
             await self._detach(conn, topic)
-        if conn.device is not None and conn.principal is not None and not self._device_online(conn):
+        if conn.device is not None and conn.principal is not None and self._last_device_socket(conn):
             try:
                 await self.devices.disconnected(conn.principal, conn.device)
             except Exception:
                 conn.log.exception("device disconnect bookkeeping failed")
         conn.log.info("connection closed code=%s", close_label)
 
-    def _device_online(self, conn: Connection) -> bool:
+    def _last_device_socket(self, conn: Connection) -> bool:
+        """Count the device's socket out; True when it was the device's last one on this node."""
         assert conn.device is not None and conn.principal is not None
         key = (conn.principal.user_id, conn.device.id)
-        return any(
-            c.device is not None and c.principal is not None and (c.principal.user_id, c.device.id) == key
-            for c in self.connections.values()
-        )
+        left = self._device_sockets.get(key, 1) - 1
+        if left > 0:
+            self._device_sockets[key] = left
+            return False
+        self._device_sockets.pop(key, None)
+        return True
 
     def close_where(self, predicate: Callable[[Principal, Connection], bool], code: CloseCode, reason: str) -> int:
         """Close (after flushing) every connection whose principal matches; returns how many."""
@@ -332,13 +340,8 @@ class Hub:
                 conn.request_close(CloseCode.UNAUTHORIZED, "token expired", flush=True)
 
     async def _touch_devices(self) -> None:
-        seen = {
-            (c.principal.user_id, c.device.id)
-            for c in self.connections.values()
-            if c.principal is not None and c.device is not None
-        }
-        if seen:
+        if self._device_sockets:
             try:
-                await self.devices.seen(sorted(seen))
+                await self.devices.seen(sorted(self._device_sockets))
             except Exception:
                 log.exception("device last_seen update failed")

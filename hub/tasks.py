@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Coroutine
 from typing import Any
 
 __all__ = ["TaskSet"]
@@ -21,28 +21,20 @@ class TaskSet:
     def __len__(self) -> int:
         return len(self._tasks)
 
-    def spawn(
-        self,
-        coro: Coroutine[Any, Any, Any],
-        *,
-        name: str,
-        on_crash: Callable[[BaseException], None] | None = None,
-    ) -> asyncio.Task[Any]:
+    def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Start ``coro``. The task is registered before it can run, so it cannot be collected early."""
         task = asyncio.get_running_loop().create_task(coro, name=name)
         self._tasks.add(task)
-        task.add_done_callback(lambda t: self._done(t, on_crash))
+        task.add_done_callback(self._done)
         return task
 
-    def _done(self, task: asyncio.Task[Any], on_crash: Callable[[BaseException], None] | None) -> None:
+    def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
         if exc is not None:
             log.error("task %s died", task.get_name(), exc_info=exc)
-            if on_crash is not None:
-                on_crash(exc)
 
     async def cancel_all(self, timeout: float, msg: str) -> None:
         """Wait up to ``timeout`` for tasks to end, then cancel the stragglers with ``msg``."""

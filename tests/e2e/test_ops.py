@@ -106,3 +106,28 @@ async def test_devices_registered_with_last_seen_and_online(server: RunningServe
 
     code, _ = await closed_with(ws)
     assert code == 4401
+
+
+async def test_device_stays_online_until_its_last_socket_closes(server: RunningServer) -> None:
+    token = await server.token("chef")
+    device = {"id": "tablet-9", "kind": "kds"}
+    first = await server.connect(token, device=device)
+    second = await server.connect(token, device=device)
+    async with server.client(token) as http:
+
+        async def online() -> bool:
+            return bool((await http.get("/api/devices")).json()["items"][0]["online"])
+
+        await first.close()
+
+        async def first_close_processed() -> bool:
+            return 'hub_disconnects_total{code="client"} 1.0' in (await http.get("/metrics")).text
+
+        await wait_until(first_close_processed)
+        assert await online()  # the device still has a socket
+        await second.close()
+
+        async def offline() -> bool:
+            return not await online()
+
+        await wait_until(offline)
