@@ -42,9 +42,21 @@ def _envelope(code: ErrorCode, message: str, status: int, details: Any = None, h
     return json_response({"error": {"code": code.value, "message": message, "details": details}}, status, headers)
 
 
+MAX_BODY_BYTES = 1 << 20
+
+
+def _too_large() -> ApiError:
+    return ApiError(ErrorCode.BAD_REQUEST, f"body larger than {MAX_BODY_BYTES} bytes", status=413)
+
+
 async def parse_body(request: Request, model: type[M]) -> M:
     """Read a JSON body into ``model``: 400 for malformed JSON, 422 with field details for invalid fields."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
     raw = await request.body()
+    if len(raw) > MAX_BODY_BYTES:
+        raise _too_large()
     if not raw:
         raise ApiError(ErrorCode.BAD_REQUEST, "a JSON body is required")
     try:

@@ -18,6 +18,7 @@ from app.middleware import RequestMiddleware
 from app.routes import all_routes
 from app.security import PasswordHashing, TokenSigner
 from app.services.auth import AuthService
+from app.services.serial import LocalShiftLocks
 from app.settings import Settings
 from app.state import AppState
 from app.throttle import LoginThrottle
@@ -71,7 +72,8 @@ def create_app(settings: Settings) -> Starlette:
             "hub node %s ready (env=%s, broker=%s)", hub_config.node_id, settings.env, settings.broker_url or "memory"
         )
         try:
-            yield {"app": AppState(settings, db, hub, auth, MetricsExporter(registry)), "hub": hub}
+            state = AppState(settings, db, hub, auth, MetricsExporter(registry), LocalShiftLocks())
+            yield {"app": state, "hub": hub}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.
             await hub.drain()

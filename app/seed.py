@@ -1,4 +1,4 @@
-"""Demo data for dev mode (never in production): two trucks, two locations, six users, password ``password``."""
+"""Demo data for dev mode (never in production): two trucks, two locations, six users (password ``password``), a menu."""
 
 from __future__ import annotations
 
@@ -6,10 +6,27 @@ from sqlalchemy import delete, func, text
 from sqlmodel import select
 
 from app.db import Database
-from app.models import AuthSession, Device, Location, RefreshToken, Shift, Truck, User
+from app.models import (
+    AuthSession,
+    Device,
+    IdempotencyRecord,
+    InventoryAdjustment,
+    Location,
+    MenuAudit,
+    MenuCategory,
+    MenuItem,
+    Order,
+    OrderLine,
+    OrderStatusChange,
+    RefreshToken,
+    Shift,
+    ShiftStock,
+    Truck,
+    User,
+)
 from app.security import PasswordHashing
 
-__all__ = ["DEMO_PASSWORD", "DEMO_USERS", "seed"]
+__all__ = ["DEMO_MENU", "DEMO_PASSWORD", "DEMO_USERS", "seed"]
 
 DEMO_PASSWORD = "password"
 # (username, role, truck_id)
@@ -21,6 +38,31 @@ DEMO_USERS: list[tuple[str, str, int | None]] = [
     ("driver1", "driver", None),
     ("driver2", "driver", None),
 ]
+# (category, truck_id or None for every truck, [(item, price_cents, station)])
+DEMO_MENU: list[tuple[str, int | None, list[tuple[str, int, str]]]] = [
+    ("Tacos", 1, [("Carne asada taco", 450, "grill"), ("Al pastor taco", 425, "grill"), ("Fish taco", 500, "fryer")]),
+    ("Curries", 2, [("Butter chicken", 1150, "stove"), ("Chana masala", 950, "stove")]),
+    ("Sides", None, [("Fries", 350, "fryer"), ("Elote", 400, "grill")]),
+    ("Drinks", None, [("Lemonade", 300, "drinks"), ("Horchata", 350, "drinks")]),
+]
+_ALL_TABLES = (
+    IdempotencyRecord,
+    OrderStatusChange,
+    OrderLine,
+    Order,
+    InventoryAdjustment,
+    ShiftStock,
+    MenuAudit,
+    MenuItem,
+    MenuCategory,
+    RefreshToken,
+    AuthSession,
+    Device,
+    Shift,
+    User,
+    Location,
+    Truck,
+)
 
 
 async def seed(db: Database, *, reset: bool = False, password_hash: str | None = None) -> bool:
@@ -30,7 +72,7 @@ async def seed(db: Database, *, reset: bool = False, password_hash: str | None =
     """
     async with db.session() as session:
         if reset:
-            for table in (RefreshToken, AuthSession, Device, Shift, User, Location, Truck):
+            for table in _ALL_TABLES:
                 await session.exec(delete(table))
         elif (await session.exec(select(func.count()).select_from(User))).one() > 0:
             return False
@@ -46,9 +88,17 @@ async def seed(db: Database, *, reset: bool = False, password_hash: str | None =
         for index, (username, role, truck) in enumerate(DEMO_USERS, start=1):
             session.add(User(id=index, username=username, password_hash=hashed, role=role, truck_id=truck))
         await session.flush()
+        item_id = 0
+        for position, (category, truck, items) in enumerate(DEMO_MENU, start=1):
+            session.add(MenuCategory(id=position, name=category, position=position, truck_id=truck))
+            await session.flush()
+            for name, price, station in items:
+                item_id += 1
+                session.add(MenuItem(id=item_id, category_id=position, name=name, price_cents=price, station=station))
+        await session.flush()
         if db.engine.dialect.name == "postgresql":
             # Explicit ids do not advance Postgres sequences: move them past the seeded rows.
-            for name in ("trucks", "locations", "users"):
+            for name in ("trucks", "locations", "users", "menu_categories", "menu_items"):
                 await session.exec(  # type: ignore[call-overload]
                     text(f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), (SELECT max(id) FROM {name}))")
                 )

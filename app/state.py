@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from app.db import Database
 from app.metrics import MetricsExporter
 from app.services.auth import AuthService
+from app.services.serial import ShiftLocks
 from app.settings import Settings
 from hub.hub import Hub
 
@@ -22,6 +23,7 @@ class AppState:
     hub: Hub
     auth: AuthService
     exporter: MetricsExporter
+    locks: ShiftLocks
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -26,7 +26,7 @@ from hub.history import HistoryResult, Publication, Replay, merge, resume
 from hub.metrics import HubMetrics
 from hub.presence.base import PresenceMember, PresenceStore
 from hub.protocol import frames
-from hub.protocol.commands import CommandId, Subscribe
+from hub.protocol.commands import CommandId, Position, Subscribe
 from hub.protocol.wsframe import text_frame
 from hub.sender import Corker, SendStats
 from hub.tasks import TaskSet
@@ -285,6 +285,11 @@ class Hub:
         pub = await self.broker.publish(topic, event, payload, reliable=parsed.reliable, ts=time.time(), key=key)
         self.metrics.events_published.labels(parsed.family.name).inc()
         return pub
+
+    async def position(self, topic: str) -> Position:
+        """The topic's current top (``seq``/``epoch``), for snapshot endpoints (protocol.md §3)."""
+        self.topics.parse(topic)
+        return await self.broker.position(topic)
 
     def _on_publication(self, pub: Publication) -> None:
         """Broker handler: build the wire frame once, hand the same bytes to every subscriber, never await."""

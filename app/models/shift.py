@@ -39,6 +39,8 @@ class Shift(SQLModel, table=True):
     ended_at: datetime | None = None
     max_orders_per_slot: int = 20
     slot_minutes: int = 15
+    # Ticket numbers 1, 2, 3... per shift: bumped by a conditional UPDATE that also checks the shift accepts orders.
+    last_ticket_number: int = 0
 
     def config(self) -> dict[str, int]:
         return {"max_orders_per_slot": self.max_orders_per_slot, "slot_minutes": self.slot_minutes}

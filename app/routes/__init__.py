@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from app.routes import auth, devices, fleet, health, shifts
+from app.routes import auth, devices, fleet, health, menu, orders, shifts
 from hub.endpoint import hub_endpoint
 
 __all__ = ["all_routes"]
@@ -16,6 +16,8 @@ def all_routes() -> list[BaseRoute]:
         *auth.routes,
         *fleet.routes,
         *shifts.routes,
+        *menu.routes,
+        *orders.routes,
         *devices.routes,
         WebSocketRoute("/ws", hub_endpoint),
     ]

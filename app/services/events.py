@@ -25,4 +25,3 @@ async def publish_all(hub: Hub, events: list[OutEvent]) -> None:
     """
     for ev in events:
         await hub.publish(ev.topic, ev.event, ev.data)
-

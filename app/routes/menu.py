@@ -1,0 +1,106 @@
+"""Menu routes (protocol.md §4): the catalog (admin, manager), a shift's menu, specials and inventory."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.deps import actor, path_id, publish, state
+from app.errors import parse_body
+from app.models.menu import CategoryCreate, InventoryPatch, ItemCreate, ItemUpdate, SpecialCreate
+from app.responses import json_response
+from app.services import menu, shift_menu
+from app.services.shifts import load_shift
+
+__all__ = ["routes"]
+
+
+async def create_category(request: Request) -> Response:
+    who = await actor(request)
+    body = await parse_body(request, CategoryCreate)
+    async with state(request).db.session() as session:
+        category = await menu.create_category(session, body, who)
+    return json_response(category.public(), 201)
+
+
+async def catalog(request: Request) -> Response:
+    who = await actor(request)
+    async with state(request).db.session() as session:
+        return json_response(await menu.catalog(session, who))
+
+
+async def audit_trail(request: Request) -> Response:
+    who = await actor(request)
+    async with state(request).db.session() as session:
+        return json_response({"items": await menu.audit_trail(session, who)})
+
+
+async def create_item(request: Request) -> Response:
+    who = await actor(request)
+    body = await parse_body(request, ItemCreate)
+    async with state(request).db.session() as session:
+        item = await menu.create_item(session, body, who)
+    return json_response(item.public(), 201)
+
+
+async def update_item(request: Request) -> Response:
+    who = await actor(request)
+    body = await parse_body(request, ItemUpdate)
+    async with state(request).db.session() as session:
+        item = await menu.update_item(session, path_id(request), body, who)
+    return json_response(item.public())
+
+
+async def delete_item(request: Request) -> Response:
+    who = await actor(request)
+    async with state(request).db.session() as session:
+        await menu.delete_item(session, path_id(request), who)
+    return Response(status_code=204)
+
+
+async def shift_menu_view(request: Request) -> Response:
+    """Read under the shift lock with ``stock:{id}``'s position: snapshot + ``since`` misses nothing."""
+    who = await actor(request)
+    shift_id = path_id(request)
+    st = state(request)
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            view = await shift_menu.menu_view(session, await load_shift(session, shift_id, who))
+        top = await st.hub.position(f"stock:{shift_id}")
+    return json_response({**view, "seq": top.seq, "epoch": top.epoch})
+
+
+async def add_special(request: Request) -> Response:
+    who = await actor(request)
+    body = await parse_body(request, SpecialCreate)
+    shift_id = path_id(request)
+    async with state(request).db.session() as session:
+        special, _ = await shift_menu.add_special(session, await load_shift(session, shift_id, who), body, who)
+    return json_response(special, 201)
+
+
+async def set_inventory(request: Request) -> Response:
+    who = await actor(request)
+    body = await parse_body(request, InventoryPatch)
+    shift_id = path_id(request)
+    st = state(request)
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            shift = await load_shift(session, shift_id, who)
+            views, events = await shift_menu.set_inventory(session, shift, body, who)
+        await publish(request, events)
+    return json_response({"items": views})
+
+
+routes = [
+    Route("/api/menu", catalog, methods=["GET"]),
+    Route("/api/menu/audit", audit_trail, methods=["GET"]),
+    Route("/api/menu/categories", create_category, methods=["POST"]),
+    Route("/api/menu/items", create_item, methods=["POST"]),
+    Route("/api/menu/items/{id:int}", update_item, methods=["PATCH"]),
+    Route("/api/menu/items/{id:int}", delete_item, methods=["DELETE"]),
+    Route("/api/shifts/{id:int}/menu", shift_menu_view, methods=["GET"]),
+    Route("/api/shifts/{id:int}/specials", add_special, methods=["POST"]),
+    Route("/api/shifts/{id:int}/inventory", set_inventory, methods=["PATCH"]),
+]

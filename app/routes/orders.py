@@ -1,0 +1,133 @@
+"""Order and ticket routes (protocol.md §4): place, read, move through the kitchen, KDS snapshot, summary.
+
+Every write on a shift holds that shift's lock from its transaction until its events are
+published, and the KDS snapshot reads under the same lock (see ``app.services.serial``).
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.deps import actor, path_id, publish, state
+from app.errors import ApiError, parse_body
+from app.models.order import AdvanceBody, CancelBody, OrderCreate
+from app.responses import json_response
+from app.services import orders, summary, tickets
+from app.services.events import OutEvent
+from app.services.shifts import load_shift
+from hub.codes import ErrorCode
+
+__all__ = ["routes"]
+
+_KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:~+/=")
+
+
+def _idempotency_key(request: Request) -> str | None:
+    key = request.headers.get("idempotency-key")
+    if key is None:
+        return None
+    if not 1 <= len(key) <= 255 or not set(key) <= _KEY_CHARS:
+        raise ApiError(ErrorCode.BAD_REQUEST, "Idempotency-Key must be 1-255 characters of [A-Za-z0-9-_.:~+/=]")
+    return key
+
+
+async def place_order(request: Request) -> Response:
+    who = await actor(request)
+    body = await parse_body(request, OrderCreate)
+    shift_id = path_id(request)
+    key = _idempotency_key(request)
+    idem = (key, orders.request_hash(shift_id, body)) if key else None
+    st = state(request)
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            shift = await load_shift(session, shift_id, who)
+            placed = await orders.find_replay(session, who, *idem) if idem else None
+            if placed is None:
+                placed = await orders.place_order(session, shift, body, who, idempotency=idem)
+        await publish(request, placed.events)
+    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
+    return json_response(placed.body, placed.status, headers)
+
+
+async def kds_snapshot(request: Request) -> Response:
+    who = await actor(request)
+    shift_id = path_id(request)
+    st = state(request)
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            await load_shift(session, shift_id, who)
+            open_tickets = await tickets.open_tickets(session, shift_id)
+        top = await st.hub.position(f"kds:{shift_id}")
+    return json_response({"shift_id": shift_id, "tickets": open_tickets, "seq": top.seq, "epoch": top.epoch})
+
+
+async def shift_summary(request: Request) -> Response:
+    who = await actor(request)
+    async with state(request).db.session() as session:
+        shift = await load_shift(session, path_id(request), who)
+        return json_response(await summary.shift_summary(session, shift))
+
+
+async def get_order(request: Request) -> Response:
+    who = await actor(request)
+    async with state(request).db.session() as session:
+        order, _ = await tickets.load_order(session, path_id(request), who)
+        (ticket,) = await tickets.tickets(session, [order])
+    return json_response(ticket)
+
+
+async def _ticket_change(request: Request, action: str) -> Response:
+    who = await actor(request)
+    order_id = path_id(request)
+    advance_to = (await parse_body(request, AdvanceBody)).to if action == "advance" else None
+    reason = (await parse_body(request, CancelBody)).reason if action == "cancel" else None
+    st = state(request)
+    async with st.db.session() as session:
+        order, _ = await tickets.load_order(session, order_id, who)
+    async with st.locks.hold(order.shift_id):
+        async with st.db.session() as session:
+            order, _ = await tickets.load_order(session, order_id, who)
+            events: list[OutEvent]
+            if advance_to is not None:
+                events = await tickets.advance(session, order, advance_to, who)
+            elif reason is not None:
+                events = await tickets.cancel(session, order, reason, who)
+            else:
+                events = await tickets.hold(session, order, who, on=action == "hold")
+        await publish(request, events)
+    return json_response(events[0].data)
+
+
+def _ticket_route(action: str):  # type: ignore[no-untyped-def]
+    async def endpoint(request: Request) -> Response:
+        return await _ticket_change(request, action)
+
+    endpoint.__name__ = f"ticket_{action}"
+    return endpoint
+
+
+async def advance_ready(request: Request) -> Response:
+    who = await actor(request)
+    shift_id = path_id(request)
+    st = state(request)
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            shift = await load_shift(session, shift_id, who)
+            events = await tickets.advance_ready(session, shift, who)
+        await publish(request, events)
+    return json_response({"items": [e.data for e in events]})
+
+
+routes = [
+    Route("/api/shifts/{id:int}/orders", place_order, methods=["POST"]),
+    Route("/api/shifts/{id:int}/kds", kds_snapshot, methods=["GET"]),
+    Route("/api/shifts/{id:int}/summary", shift_summary, methods=["GET"]),
+    Route("/api/shifts/{id:int}/advance-ready", advance_ready, methods=["POST"]),
+    Route("/api/orders/{id:int}", get_order, methods=["GET"]),
+    Route("/api/orders/{id:int}/advance", _ticket_route("advance"), methods=["POST"]),
+    Route("/api/orders/{id:int}/hold", _ticket_route("hold"), methods=["POST"]),
+    Route("/api/orders/{id:int}/resume", _ticket_route("resume"), methods=["POST"]),
+    Route("/api/orders/{id:int}/cancel", _ticket_route("cancel"), methods=["POST"]),
+]

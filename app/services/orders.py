@@ -1,0 +1,193 @@
+"""Placing an order: one transaction that numbers the ticket, checks the throttle, takes stock, and records it.
+
+Everything that must be atomic is a conditional UPDATE checked by its row count, so it
+holds with concurrent transactions on Postgres as well as on SQLite:
+- the shift accepts orders and the next ticket number is taken in one statement
+  (``last_ticket_number + 1 WHERE status = 'active'``), which also locks the shift row;
+- each counted item is decremented only if enough remains (``stock.decrement``).
+Prices, names and stations come from the menu, never from the client.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import orjson
+from sqlalchemy import func
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from app.errors import ApiError
+from app.models import IdempotencyRecord, MenuItem, Order, OrderLine, OrderStatusChange, Shift, utcnow
+from app.models.order import OrderCreate
+from app.security import AccessClaims
+from app.services.events import OutEvent
+from app.services.shift_menu import sellable_items
+from app.services.stock import alert_event, decrement
+from hub.codes import ErrorCode
+
+__all__ = ["Placed", "find_replay", "place_order", "request_hash"]
+
+
+@dataclass(frozen=True, slots=True)
+class Placed:
+    status: int
+    body: dict[str, Any]
+    events: list[OutEvent]
+    replayed: bool = False
+
+
+def request_hash(shift_id: int, body: OrderCreate) -> str:
+    canonical = orjson.dumps({"shift_id": shift_id, **body.model_dump()}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(canonical).hexdigest()
+
+
+async def find_replay(session: AsyncSession, actor: AccessClaims, key: str, digest: str) -> Placed | None:
+    """The first answer for this (user, key), or None. A different request under the same key is 409."""
+    record = await session.get(IdempotencyRecord, (actor.user_id, key))
+    if record is None:
+        return None
+    if record.request_hash != digest:
+        raise ApiError(ErrorCode.CONFLICT, "this Idempotency-Key was already used for a different order")
+    return Placed(record.status, record.response, [], replayed=True)
+
+
+def _slot(now: datetime, minutes: int) -> tuple[datetime, datetime]:
+    width = minutes * 60
+    start = datetime.fromtimestamp(int(now.timestamp()) // width * width, UTC)
+    return start, start + timedelta(seconds=width)
+
+
+async def _take_ticket_number(session: AsyncSession, shift: Shift) -> int:
+    result = await session.exec(
+        update(Shift)
+        .where(col(Shift.id) == shift.id, col(Shift.status) == "active")
+        .values(last_ticket_number=col(Shift.last_ticket_number) + 1)
+        .returning(col(Shift.last_ticket_number))
+    )
+    number = result.first()
+    if number is None:
+        await session.refresh(shift)
+        raise ApiError(
+            ErrorCode.SHIFT_NOT_ACCEPTING, f"shift {shift.id} is {shift.status}: not taking orders", details=None
+        )
+    return int(number[0])
+
+
+async def _check_throttle(session: AsyncSession, shift: Shift, now: datetime) -> None:
+    """At most ``max_orders_per_slot`` live (not cancelled) orders per ``slot_minutes`` window.
+
+    Race-free because the caller already holds the shift row (ticket number update).
+    """
+    start, end = _slot(now, shift.slot_minutes)
+    count = (
+        await session.exec(
+            select(func.count())
+            .select_from(Order)
+            .where(Order.shift_id == shift.id, col(Order.created_at) >= start, Order.status != "cancelled")
+        )
+    ).one()
+    if count >= shift.max_orders_per_slot:
+        retry = max(1, int((end - now).total_seconds()) + 1)
+        raise ApiError(
+            ErrorCode.THROTTLED,
+            f"this {shift.slot_minutes}-minute slot is full ({shift.max_orders_per_slot} orders)",
+            details={"slot_start": start.isoformat(), "slot_end": end.isoformat(), "retry_after_s": retry},
+            headers={"Retry-After": str(retry)},
+        )
+
+
+def _menu_lines(body: OrderCreate, items: dict[int, MenuItem], now: datetime) -> None:
+    unknown = sorted({line.item_id for line in body.items} - set(items))
+    if unknown:
+        raise ApiError(
+            ErrorCode.BAD_REQUEST,
+            f"not on this shift's menu: items {unknown}",
+            status=422,
+            details={"unknown_item_ids": unknown},
+        )
+    off = sorted(i.id for i in items.values() if i.id is not None and not (i.active and i.available_at(now)))
+    if off:
+        raise ApiError(
+            ErrorCode.SOLD_OUT,
+            f"not available right now: items {off}",
+            details={"item_ids": off, "reason": "inactive or outside its time window"},
+        )
+
+
+async def place_order(
+    session: AsyncSession,
+    shift: Shift,
+    body: OrderCreate,
+    actor: AccessClaims,
+    *,
+    idempotency: tuple[str, str] | None = None,
+) -> Placed:
+    assert shift.id is not None
+    now = utcnow()
+    wanted: dict[int, int] = {}
+    for line in body.items:
+        wanted[line.item_id] = wanted.get(line.item_id, 0) + line.qty
+    items = {i.id: i for i in await sellable_items(session, shift, set(wanted)) if i.id is not None}
+    _menu_lines(body, items, now)
+    try:
+        number = await _take_ticket_number(session, shift)
+        await _check_throttle(session, shift, now)
+        changes = await decrement(session, shift.id, wanted, items)
+    except ApiError:
+        await session.rollback()
+        raise
+    order = Order(
+        shift_id=shift.id,
+        number=number,
+        total_cents=sum(items[line.item_id].price_cents * line.qty for line in body.items),
+        customer_name=body.customer_name,
+        note=body.note,
+        created_by=actor.user_id,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(order)
+    await session.flush()
+    assert order.id is not None
+    lines = [
+        OrderLine(
+            order_id=order.id,
+            line=index,
+            item_id=line.item_id,
+            name=items[line.item_id].name,
+            qty=line.qty,
+            unit_price_cents=items[line.item_id].price_cents,
+            station=items[line.item_id].station,
+            modifiers=list(line.modifiers),
+        )
+        for index, line in enumerate(body.items, start=1)
+    ]
+    session.add_all(lines)
+    session.add(OrderStatusChange(order_id=order.id, at=now, action="created", to_status="new", user_id=actor.user_id))
+    ticket = order.public(lines)
+    if idempotency is not None:
+        key, digest = idempotency
+        session.add(
+            IdempotencyRecord(
+                user_id=actor.user_id, key=key, request_hash=digest, order_id=order.id, status=201, response=ticket
+            )
+        )
+    try:
+        await session.commit()
+    except IntegrityError:
+        # Only the idempotency key can collide: the same key won a race in another process.
+        await session.rollback()
+        if idempotency is None:
+            raise
+        replay = await find_replay(session, actor, *idempotency)
+        if replay is None:
+            raise
+        return replay
+    events = [OutEvent(f"kds:{shift.id}", "ticket.created", ticket)]
+    events += [e for e in (alert_event(shift.id, c) for c in changes) if e is not None]
+    return Placed(201, ticket, events)
