@@ -1,4 +1,4 @@
-"""Demo data for dev mode (never in production): two trucks, two locations, six users (password ``password``), a menu."""
+"""Demo data for dev mode (never in production): trucks, locations, six users (password ``password``), a menu."""
 
 from __future__ import annotations
 
