@@ -75,14 +75,14 @@ async def _change(
 ) -> OutEvent:
     """Compare-and-set: applies only if the ticket is still in ``allowed`` (and ``held`` state, when given)."""
     now = utcnow()
+    before, was_held = order.status, order.held  # read now: a rollback expires the object
     condition = [col(Order.id) == order.id, col(Order.status).in_(allowed)]
     if held is not None:
         condition.append(col(Order.held).is_(held))
     result = await session.exec(update(Order).where(*condition).values(updated_at=now, **values))
     if result.rowcount != 1:
         await session.rollback()
-        raise ApiError(ErrorCode.INVALID_TRANSITION, refusal, details={"status": order.status, "held": order.held})
-    before = order.status
+        raise ApiError(ErrorCode.INVALID_TRANSITION, refusal, details={"status": before, "held": was_held})
     await session.refresh(order)
     assert order.id is not None
     session.add(
