@@ -12,7 +12,7 @@ include .env
 export
 endif
 
-.PHONY: run test lint typecheck migrate seed demo clean bench bench-full
+.PHONY: run test lint typecheck migrate seed demo watch clean bench bench-full
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,13 @@ run: $(VENV)/.installed
 	$(PY) -m app migrate
 	$(PY) -m app seed --if-empty
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(PY) -m app serve
+
+# With `make run` going in another terminal: orders every second on the demo truck, and a tablet's view of them.
+demo: $(VENV)/.installed
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m app demo
+
+watch: $(VENV)/.installed
+	HOST=$(HOST) PORT=$(PORT) $(PY) -m app watch
 
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check hub app tests

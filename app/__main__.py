@@ -1,4 +1,4 @@
-"""Command line: ``python -m app migrate | seed [--reset|--if-empty] | serve``."""
+"""Command line: ``python -m app migrate | seed [--reset|--if-empty] | serve | demo | watch``."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import tempfile
 import uvicorn
 
 from app.db import Database
+from app.demo import run_demo, run_watch
 from app.logs import setup_logging
 from app.migrate import upgrade
 from app.seed import seed
@@ -75,13 +76,25 @@ def main(argv: list[str] | None = None) -> None:
     seed_cmd.add_argument("--reset", action="store_true", help="wipe and reseed")
     seed_cmd.add_argument("--if-empty", action="store_true", help="only when there are no users (default)")
     sub.add_parser("serve", help="serve on HOST:PORT with WORKERS processes")
+    demo_cmd = sub.add_parser("demo", help="place a realistic order every second on the demo truck (dev server)")
+    demo_cmd.add_argument("--every", type=float, default=1.0, help="seconds between orders (default 1)")
+    demo_cmd.add_argument("--count", type=int, default=None, help="stop after this many orders")
+    sub.add_parser("watch", help="print the demo shift's KDS and stock events, like a tablet")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
         print(f"fusionx-hub: configuration error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    if args.command == "migrate":
+    base = f"http://{settings.host}:{settings.port}"
+    if args.command in ("demo", "watch") and settings.production:
+        print("the demo uses the demo accounts: dev mode only", file=sys.stderr)
+        raise SystemExit(2)
+    if args.command == "demo":
+        run_demo(base, args.every, args.count)
+    elif args.command == "watch":
+        run_watch(base)
+    elif args.command == "migrate":
         _migrate(settings)
     elif args.command == "seed":
         _seed(settings, reset=args.reset)

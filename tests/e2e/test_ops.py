@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from dataclasses import replace
 
 import pytest
 
+from app.demo import run_demo
 from app.settings import Settings
+from tests.support.kitchen import events_until, open_shift, subscribe
 from tests.support.server import RunningServer, command, run_server
 from tests.support.timing import wait_until
 
@@ -131,3 +134,16 @@ async def test_device_stays_online_until_its_last_socket_closes(server: RunningS
             return not await online()
 
         await wait_until(offline)
+
+
+async def test_demo_producer_places_orders_a_tablet_sees(server: RunningServer) -> None:
+    """``make demo`` against a live server: its tickets reach a subscribed tablet."""
+    token = await server.token("chef")
+    async with server.client(token) as http:
+        sid = await open_shift(http)
+        ws = await server.connect(token)
+        await subscribe(ws, f"kds:{sid}")
+        await asyncio.to_thread(run_demo, server.http, 0.01, 4)
+        created = await events_until(ws, lambda e: e["event"] == "ticket.created" and e["data"]["number"] == 4)
+        await ws.close()
+    assert [e["data"]["number"] for e in created if e["event"] == "ticket.created"] == [1, 2, 3, 4]
