@@ -16,7 +16,7 @@ from hub.errors import HubError
 from hub.protocol.commands import Device as HelloDevice
 from hub.topics import Topic, TopicFamily
 
-__all__ = ["TOPIC_FAMILIES", "DbDevices", "TokenAuthenticator", "TopicPermissions"]
+__all__ = ["TOPIC_FAMILIES", "DbDevices", "TokenAuthenticator", "TopicPermissions", "is_driver"]
 
 # protocol.md §2.4
 TOPIC_FAMILIES = [
@@ -30,6 +30,11 @@ TOPIC_FAMILIES = [
 _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})
 _TRUCK_CACHE_S = 60.0
+
+
+def is_driver(principal: Principal) -> bool:
+    """protocol.md §1: only drivers stream GPS (anyone else gets ``forbidden``)."""
+    return principal.claims.get("role") == "driver"
 
 
 class TokenAuthenticator:

@@ -12,7 +12,7 @@ from starlette.middleware import Middleware
 
 from app.db import Database
 from app.errors import exception_handlers
-from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions
+from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
 from app.metrics import HttpMetrics, MetricsExporter
 from app.middleware import RequestMiddleware
 from app.routes import all_routes
@@ -25,6 +25,7 @@ from app.throttle import LoginThrottle
 from hub.broker import create_broker
 from hub.hub import Hub
 from hub.metrics import HubMetrics
+from hub.positions import MemoryPositions
 from hub.presence import MemoryPresence
 from hub.topics import TopicRegistry
 
@@ -57,6 +58,7 @@ def create_app(settings: Settings) -> Starlette:
             refresh_ttl_s=settings.refresh_ttl_s,
         )
         presence = MemoryPresence()
+        positions = MemoryPositions(ttl_s=settings.position_ttl_s)
         hub = Hub(
             config=hub_config,
             broker=broker,
@@ -66,18 +68,21 @@ def create_app(settings: Settings) -> Starlette:
             authorizer=TopicPermissions(db),
             devices=DbDevices(db),
             metrics=hub_metrics,
+            positions=positions,
+            may_send_gps=is_driver,
         )
         await hub.start()
         log.info(
             "hub node %s ready (env=%s, broker=%s)", hub_config.node_id, settings.env, settings.broker_url or "memory"
         )
         try:
-            state = AppState(settings, db, hub, auth, MetricsExporter(registry), LocalShiftLocks())
+            state = AppState(settings, db, hub, auth, MetricsExporter(registry), LocalShiftLocks(), positions)
             yield {"app": state, "hub": hub}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.
             await hub.drain()
             await presence.close()
+            await positions.close()
             await broker.close()
             await db.close()
             log.info("hub node %s stopped", hub_config.node_id)

@@ -54,6 +54,7 @@ class Settings:
     history_ttl_s: float = 900.0  # HUB_HISTORY_TTL_S
     position_ttl_s: float = 900.0  # HUB_POSITION_TTL_S
     drain_s: float = 10.0  # HUB_DRAIN_S
+    send_buffer_bytes: int = 0  # HUB_SEND_BUFFER_BYTES (0: OS default)
     device_touch_s: float = 30.0  # HUB_DEVICE_TOUCH_S
 
     @property
@@ -123,6 +124,7 @@ class Settings:
             history_ttl_s=self.history_ttl_s,
             position_ttl_s=self.position_ttl_s,
             drain_s=self.drain_s,
+            send_buffer_bytes=self.send_buffer_bytes,
             touch_interval_s=self.device_touch_s,
         )
 

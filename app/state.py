@@ -12,6 +12,7 @@ from app.services.auth import AuthService
 from app.services.serial import ShiftLocks
 from app.settings import Settings
 from hub.hub import Hub
+from hub.positions import PositionStore
 
 __all__ = ["AppState", "app_state"]
 
@@ -24,6 +25,7 @@ class AppState:
     auth: AuthService
     exporter: MetricsExporter
     locks: ShiftLocks
+    positions: PositionStore
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -41,6 +41,11 @@ class HubConfig:
     """Age after which a driver position is forgotten (HUB_POSITION_TTL_S)."""
     drain_s: float = 10.0
     """Time allowed for a graceful shutdown (HUB_DRAIN_S)."""
+    send_buffer_bytes: int = 0
+    """Per-socket cap on bytes queued for the network (kernel SO_SNDBUF and the transport's high-water
+    mark); beyond it frames wait in the hub's bounded, conflating outbox. 0 keeps the OS and asyncio
+    defaults (the kernel may autotune to megabytes). A small cap keeps slow dashboards' positions
+    fresh: they get the newest per driver instead of a backlog (HUB_SEND_BUFFER_BYTES)."""
     max_invalid_frames: int = 20
     """Invalid frames in a row tolerated; one more closes 4400 (protocol.md §2.5)."""
     touch_interval_s: float = 30.0

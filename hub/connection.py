@@ -168,6 +168,9 @@ class Connection:
             if type(command) is Ping:  # answered inline: no task for the commonest keep-alive
                 self.push(frames.encode({"type": "pong", "id": command.id, "server_time": time.time()}))
                 return
+            if type(command) is Gps:  # inline too: a ping must not cost a task (issue 5, >= 50k pings/s)
+                self._gps_now(command)
+                return
             self._backlog = deque()
             self.hub.tasks.spawn(self._work(command), name=f"cmd-{self.conn_id}")
         except CloseConnection as exc:
@@ -239,6 +242,15 @@ class Connection:
         except Exception:
             self.log.exception("command %s failed", type(command).__name__)
             self.push_error(ErrorCode.INTERNAL, "internal error", getattr(command, "id", None))
+
+    def _gps_now(self, command: Gps) -> None:
+        try:
+            self.hub.dispatcher.gps_now(self, command)
+        except ProtocolError as exc:
+            self.push_error(exc.code, exc.message, exc.command_id)
+        except Exception:
+            self.log.exception("gps ingest failed")
+            self.push_error(ErrorCode.INTERNAL, "internal error", command.id)
 
     def _within_rate(self, now: float, command: Command) -> bool:
         decision = self.limiter.check(now)  # raises CloseConnection 4429 on sustained abuse

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from hub.broker.base import BrokerUnavailable
 from hub.codes import ErrorCode
@@ -18,19 +18,12 @@ if TYPE_CHECKING:
     from hub.connection import Connection
     from hub.hub import Hub
 
-__all__ = ["Dispatcher", "GpsIngest"]
-
-
-class GpsIngest(Protocol):
-    async def ingest(self, conn: Connection, command: c.Gps) -> None:
-        """Validate rate and order, store and publish positions; raise ``ProtocolError`` to refuse."""
-        ...
+__all__ = ["Dispatcher"]
 
 
 class Dispatcher:
-    def __init__(self, hub: Hub, gps: GpsIngest | None) -> None:
+    def __init__(self, hub: Hub) -> None:
         self.hub = hub
-        self.gps = gps
         self._handlers: dict[type, Callable[[Connection, Any], Awaitable[None]]] = {
             c.Hello: self._hello,
             c.Subscribe: self._subscribe,
@@ -104,8 +97,13 @@ class Dispatcher:
         conn.push(frames.encode({"type": "pong", "id": command.id, "server_time": time.time()}))
 
     async def _gps(self, conn: Connection, command: c.Gps) -> None:
-        if self.gps is None:
+        self.gps_now(conn, command)
+
+    def gps_now(self, conn: Connection, command: c.Gps) -> None:
+        """Synchronous: the detached path runs it inline on the frame callback, like ``ping``."""
+        gps = self.hub.gps
+        if gps is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, "GPS ingest is not enabled on this hub", command.id)
-        await self.gps.ingest(conn, command)
+        gps.ingest(conn, command)
         if command.id is not None:
             conn.push(frames.encode({"type": "ack", "id": command.id}))

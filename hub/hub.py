@@ -20,25 +20,23 @@ from hub.broker.base import Broker
 from hub.codes import CloseCode, ErrorCode
 from hub.config import HubConfig
 from hub.connection import Connection
-from hub.dispatch import Dispatcher, GpsIngest
-from hub.errors import CloseConnection, HubError, ProtocolError
-from hub.history import HistoryResult, Publication, Replay, merge, resume
+from hub.dispatch import Dispatcher
+from hub.errors import CloseConnection, HubError
+from hub.gps import GpsIngestor
+from hub.history import Publication
 from hub.metrics import HubMetrics
-from hub.presence.base import PresenceMember, PresenceStore
+from hub.positions.base import PositionStore
+from hub.presence.base import PresenceStore
 from hub.protocol import frames
 from hub.protocol.commands import CommandId, Position, Subscribe
-from hub.protocol.wsframe import text_frame
 from hub.sender import Corker, SendStats
+from hub.subscriptions import Subscriptions
 from hub.tasks import TaskSet
-from hub.topics import Topic, TopicRegistry
+from hub.topics import TopicRegistry
 
 __all__ = ["Hub"]
 
 log = logging.getLogger("hub")
-
-# Value in a topic's subscriber map: None once live, a list while the subscription is being set up.
-_Buffer = list[Publication] | None
-
 
 class Hub:
     def __init__(
@@ -52,7 +50,8 @@ class Hub:
         authorizer: Authorizer,
         devices: DeviceTracker,
         metrics: HubMetrics,
-        gps: GpsIngest | None = None,
+        positions: PositionStore | None = None,
+        may_send_gps: Callable[[Principal], bool] = lambda principal: True,
     ) -> None:
         self.config = config
         self.broker = broker
@@ -66,18 +65,18 @@ class Hub:
         self.send_stats = SendStats()
         self.corker = Corker(self.send_stats)
         self.connections: dict[str, Connection] = {}
-        self._subscribers: dict[str, dict[Connection, _Buffer]] = {}
-        self._reliable: dict[str, bool] = {}
+        self.subscriptions = Subscriptions(self)
         # (user_id, device_id) -> open connections on this node: O(1) "last socket of this device?" on close
         # (scanning every connection per close made a drain of n sockets cost n²).
         self._device_sockets: dict[tuple[int, str], int] = {}
-        self._dispatcher = Dispatcher(self, gps)
+        self.gps = GpsIngestor(self, positions, per_s=config.gps_per_s, may_send=may_send_gps) if positions else None
+        self.dispatcher = Dispatcher(self)
         self._ticker: asyncio.Task[None] | None = None
 
     # ---- lifecycle ----
 
     async def start(self) -> None:
-        await self.broker.start(self._on_publication)
+        await self.broker.start(self.subscriptions.on_publication)
         self._ticker = self.tasks.spawn(self._tick_forever(), name="hub-ticker")
 
     async def drain(self) -> None:
@@ -152,7 +151,7 @@ class Hub:
         self.metrics.connections.labels(conn.kind).dec()
         self.metrics.disconnects.labels(close_label).inc()
         for topic in list(conn.topics):
-            await self._detach(conn, topic)
+            await self.subscriptions.detach(conn, topic)
         if conn.device is not None and conn.principal is not None and self._last_device_socket(conn):
             try:
                 await self.devices.disconnected(conn.principal, conn.device)
@@ -183,93 +182,13 @@ class Hub:
     # ---- commands ----
 
     async def dispatch(self, conn: Connection, command: Any) -> None:
-        await self._dispatcher.dispatch(conn, command)
+        await self.dispatcher.dispatch(conn, command)
 
     async def subscribe(self, conn: Connection, command: Subscribe) -> None:
-        """protocol.md §2.2 subscribe: reply ``subscribed``, replay when asked, then live — no gap, no duplicate."""
-        assert conn.principal is not None
-        topic = self.topics.parse(command.topic, command.id)
-        await self._dispatcher.authorize_subscribe(conn, topic, command.id)
-        subs = self._subscribers.setdefault(topic.name, {})
-        if conn in subs:  # idempotent: a new reply, no second delivery
-            conn.push(self._subscribed_frame(command, topic, await self.broker.position(topic.name), None))
-            return
-        if len(conn.topics) >= self.config.max_subscriptions:
-            limit = self.config.max_subscriptions
-            raise ProtocolError(ErrorCode.RATE_LIMITED, f"at most {limit} subscriptions per connection", command.id)
-        buffer: list[Publication] = []
-        # Race fix (conventions §9): buffer live publications *before* reading history.
-        subs[conn] = buffer
-        conn.topics.add(topic.name)
-        self._reliable[topic.name] = topic.reliable
-        try:
-            if len(subs) == 1:
-                await self.broker.subscribe([topic.name])
-            await self._go_live(conn, command, topic, buffer)
-        except BaseException:
-            await self._detach(conn, topic.name)
-            raise
-
-    async def _go_live(self, conn: Connection, command: Subscribe, topic: Topic, buffer: list[Publication]) -> None:
-        since = command.since if topic.reliable else None
-        if since is not None:
-            history = await self.broker.history(topic.name, since.seq)
-        else:
-            history = HistoryResult((), await self.broker.position(topic.name))
-        top = history.top
-        outcome = resume(history, since) if since is not None else None
-        replay = outcome.publications if isinstance(outcome, Replay) else None
-        after = since.seq if replay is not None and since is not None else top.seq
-        merged = merge(replay or (), buffer, after)
-        subs = self._subscribers.get(topic.name)
-        if subs is None or conn not in subs or conn.closing:
-            return
-        conn.push(self._subscribed_frame(command, topic, top, None if replay is None else len(replay)))
-        for pub in merged.publications:
-            conn.sender.push(text_frame(frames.encode_event(pub)), pub.ts)
-        subs[conn] = None  # live from here: no await since the merge, so nothing slipped between
-        if not merged.complete:
-            conn.log.warning("hole in %s after seq %s: closing so the client resumes", topic.name, after)
-            conn.request_close(CloseCode.SLOW_CONSUMER, "stream gap: resume with since", flush=True)
-            return
-        assert conn.principal is not None
-        device = conn.device
-        member = PresenceMember(
-            conn.conn_id,
-            conn.principal.user_id,
-            device.id if device is not None else None,
-            device.kind if device is not None else None,
-            time.time(),
-        )
-        await self.presence.add(topic.name, member)
-
-    def _subscribed_frame(self, command: Subscribe, topic: Topic, top: Any, replayed: int | None) -> bytes:
-        frame: dict[str, Any] = {
-            "type": "subscribed",
-            "id": command.id,
-            "topic": topic.name,
-            "seq": top.seq,
-            "epoch": top.epoch,
-            "recovered": replayed is not None,
-            "conflated": not topic.reliable,
-        }
-        if replayed is not None:
-            frame["replayed"] = replayed
-        return frames.encode(frame)
+        await self.subscriptions.subscribe(conn, command)
 
     async def unsubscribe(self, conn: Connection, topic_name: str) -> None:
-        await self._detach(conn, topic_name)
-
-    async def _detach(self, conn: Connection, topic: str) -> None:
-        conn.topics.discard(topic)
-        subs = self._subscribers.get(topic)
-        if subs is None or subs.pop(conn, 0) == 0:
-            return
-        if not subs:
-            del self._subscribers[topic]
-            self._reliable.pop(topic, None)
-            await self.broker.unsubscribe([topic])
-        await self.presence.remove(topic, conn.conn_id)
+        await self.subscriptions.detach(conn, topic_name)
 
     # ---- publishing and fan-out ----
 
@@ -291,27 +210,9 @@ class Hub:
         self.topics.parse(topic)
         return await self.broker.position(topic)
 
-    def _on_publication(self, pub: Publication) -> None:
-        """Broker handler: build the wire frame once, hand the same bytes to every subscriber, never await."""
-        subs = self._subscribers.get(pub.topic)
-        if not subs:
-            return
-        wire = text_frame(frames.encode_event(pub))
-        ts = pub.ts
-        self.corker.note_publication(ts)
-        if self._reliable.get(pub.topic, True):
-            for conn, buffer in subs.items():
-                if buffer is None:
-                    conn.sender.push(wire, ts)
-                else:
-                    buffer.append(pub)
-        else:
-            key = (pub.topic, pub.key)
-            for conn, buffer in subs.items():
-                if buffer is None:
-                    conn.sender.push_conflated(key, wire, ts)
-                else:
-                    buffer.append(pub)
+    def publish_volatile(self, topic: str, event: str, payload: bytes, *, ts: float, key: str) -> None:
+        """Fire-and-forget publication on a conflated topic (GPS): no history, no await, may be dropped."""
+        self.broker.publish_volatile(topic, event, payload, ts=ts, key=key)
 
     def flush_metrics(self) -> None:
         """Fold the hot path's plain counters into Prometheus (each second, and before a scrape)."""
@@ -319,6 +220,8 @@ class Hub:
         if stats.frames:
             metrics.frames_sent.inc(stats.frames)
             stats.frames = 0
+        if self.gps is not None:
+            self.gps.flush_metrics()
         samples, stats.latency_samples = stats.latency_samples, []
         for sample in samples:
             metrics.publish_to_send.observe(max(0.0, sample))
@@ -335,6 +238,8 @@ class Hub:
                 self._expire_tokens(time.time())
             if time.monotonic() - last_touch >= self.config.touch_interval_s:
                 last_touch = time.monotonic()
+                if self.gps is not None:
+                    self.gps.forget_idle(older_than_s=300.0)
                 await self._touch_devices()
 
     def _expire_tokens(self, now: float) -> None:

@@ -12,6 +12,7 @@ through :class:`hub.transport.AsgiTransport`.
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -33,8 +34,12 @@ _DRAIN_CLOSE_TIMEOUT_S = 2.0
 
 def uvicorn_ws_options(config: HubConfig) -> dict[str, Any]:
     """Keyword arguments for ``uvicorn.Config`` that make the server honour ``config``."""
+    protocol: type[HubWebSocketProtocol] = HubWebSocketProtocol
+    if config.send_buffer_bytes > 0:
+        capped = {"send_buffer": config.send_buffer_bytes}
+        protocol = type("CappedHubWebSocketProtocol", (HubWebSocketProtocol,), capped)
     return {
-        "ws": HubWebSocketProtocol,
+        "ws": protocol,
         "ws_max_size": config.max_frame_bytes,  # larger frames close 1009 (protocol.md §2.6)
         "ws_ping_interval": config.heartbeat_s,
         "ws_ping_timeout": config.heartbeat_s,
@@ -109,10 +114,20 @@ def _release_handshake_parser(conn: ServerProtocol) -> None:
 class HubWebSocketProtocol(WebSocketsSansIOProtocol):
     drain_callback: Callable[[], None] | None = None
     inbox: _Inbox | None = None
+    send_buffer = 0  # HubConfig.send_buffer_bytes
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.writable = _WritableFlag()  # type: ignore[assignment]
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self.send_buffer > 0:
+            sock = transport.get_extra_info("socket")
+            if sock is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer)
+            assert isinstance(transport, asyncio.WriteTransport)
+            transport.set_write_buffer_limits(high=self.send_buffer)
 
     def detach(self, on_frame: OnFrame, on_lost: OnLost) -> None:
         """After the handshake: deliver messages by callback, so no task waits per idle connection."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from app.routes import auth, devices, fleet, health, menu, orders, shifts
+from app.routes import auth, devices, drivers, fleet, health, menu, orders, shifts
 from hub.endpoint import hub_endpoint
 
 __all__ = ["all_routes"]
@@ -19,5 +19,6 @@ def all_routes() -> list[BaseRoute]:
         *menu.routes,
         *orders.routes,
         *devices.routes,
+        *drivers.routes,
         WebSocketRoute("/ws", hub_endpoint),
     ]

@@ -44,6 +44,15 @@ class Broker(Protocol):
         """
         ...
 
+    def publish_volatile(self, topic: str, event: str, data: bytes, *, ts: float, key: str) -> None:
+        """Fire-and-forget for conflated topics (GPS): every node's handler gets it, nothing is stored.
+
+        Never blocks and never raises: the ingest path calls it per ping. The ``seq`` it
+        carries is meaningless; the receiving hub numbers conflated publications itself.
+        A networked broker may queue and send in batches, and drop (and count) when down.
+        """
+        ...
+
     async def subscribe(self, topics: Iterable[str]) -> None:
         """This node has local subscribers for ``topics`` (pub/sub interest)."""
         ...

@@ -40,6 +40,10 @@ class MemoryBroker:
             self._handler(pub)
         return pub
 
+    def publish_volatile(self, topic: str, event: str, data: bytes, *, ts: float, key: str) -> None:
+        if self._handler is not None:
+            self._handler(Publication(topic, 0, "", event, data, ts, key))
+
     async def subscribe(self, topics: Iterable[str]) -> None:
         return None
 

@@ -33,14 +33,14 @@ class RawClient:
         self.writer = writer
 
     @classmethod
-    async def connect(cls, port: int, *, rcvbuf: int | None = None) -> RawClient:
+    async def connect(cls, port: int, *, rcvbuf: int | None = None, limit: int = 2**16) -> RawClient:
         sock = socket.socket()
         if rcvbuf is not None:  # a small receive window makes the server's buffers fill quickly
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
         sock.setblocking(False)
         await asyncio.get_running_loop().sock_connect(sock, ("127.0.0.1", port))
         # A small limit: asyncio stops reading the socket once 2x this is buffered, so "not reading" is real.
-        reader, writer = await asyncio.open_connection(sock=sock, limit=2**16)
+        reader, writer = await asyncio.open_connection(sock=sock, limit=limit)
         key = base64.b64encode(os.urandom(16)).decode()
         writer.write(
             (

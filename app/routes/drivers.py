@@ -1,0 +1,67 @@
+"""Driver positions for dispatchers (protocol.md §4): the live fleet, who is near a point, one driver's trail."""
+
+from __future__ import annotations
+
+import math
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.deps import actor, path_id, state
+from app.errors import ApiError
+from app.models import User
+from app.responses import json_response
+from app.services.permissions import require_manager
+from hub.codes import ErrorCode
+
+__all__ = ["routes"]
+
+MAX_RADIUS_M = 100_000.0
+
+
+def _number(request: Request, name: str, low: float, high: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None:
+        raise ApiError(ErrorCode.BAD_REQUEST, f"query parameter {name} is required")
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be a number") from None
+    if not math.isfinite(value) or not low <= value <= high:
+        raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be within [{low:g}, {high:g}]")
+    return value
+
+
+async def positions(request: Request) -> Response:
+    require_manager(await actor(request))
+    latest = await state(request).positions.latest()
+    return json_response({"items": [p.as_dict() for p in latest]})
+
+
+async def nearby(request: Request) -> Response:
+    require_manager(await actor(request))
+    lat = _number(request, "lat", -90, 90)
+    lon = _number(request, "lon", -180, 180)
+    radius = _number(request, "radius_m", 0, MAX_RADIUS_M)
+    found = await state(request).positions.nearby(lat, lon, radius)
+    return json_response({"items": [{**p.as_dict(), "distance_m": round(d, 1)} for p, d in found]})
+
+
+async def trail(request: Request) -> Response:
+    require_manager(await actor(request))
+    driver_id = path_id(request)
+    st = state(request)
+    async with st.db.session() as session:
+        user = await session.get(User, driver_id)
+    if user is None or user.role != "driver":
+        raise ApiError(ErrorCode.NOT_FOUND, f"no driver {driver_id}")
+    points = await st.positions.trail(driver_id)
+    return json_response({"driver_id": driver_id, "items": [p.as_dict() for p in points]})
+
+
+routes = [
+    Route("/api/drivers/positions", positions, methods=["GET"]),
+    Route("/api/drivers/nearby", nearby, methods=["GET"]),
+    Route("/api/drivers/{id:int}/trail", trail, methods=["GET"]),
+]
