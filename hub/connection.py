@@ -214,18 +214,20 @@ class Connection:
             CloseConnection: 4400 after too many invalid frames, 4429 on sustained abuse.
         """
         now = time.time()
-        metrics = self.hub.metrics
         try:
             if not text:
                 raise frames.binary_frame_error()
             command = frames.decode_command(data, now=now)
         except ProtocolError as exc:
-            metrics.frames_received.labels("invalid").inc()
+            received = self.hub.send_stats.received
+            received["invalid"] = received.get("invalid", 0) + 1
             self.push_error(exc.code, exc.message, exc.command_id)
             self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
             return None
         self.session.valid_frame()
-        metrics.frames_received.labels(_TYPE_LABELS[type(command)]).inc()
+        received = self.hub.send_stats.received
+        label = _TYPE_LABELS[type(command)]
+        received[label] = received.get(label, 0) + 1
         if type(command) is not Gps and not self._within_rate(now, command):
             return None
         return command

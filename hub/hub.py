@@ -220,6 +220,10 @@ class Hub:
         if stats.frames:
             metrics.frames_sent.inc(stats.frames)
             stats.frames = 0
+        if stats.received:
+            received, stats.received = stats.received, {}
+            for label, count in received.items():
+                metrics.frames_received.labels(label).inc(count)
         if self.gps is not None:
             self.gps.flush_metrics()
         samples, stats.latency_samples = stats.latency_samples, []

@@ -33,11 +33,12 @@ __all__ = ["Corker", "SendStats", "Sender"]
 class SendStats:
     """Plain counters on the hot path; folded into Prometheus by the hub's ticker (a lock per frame costs too much)."""
 
-    __slots__ = ("frames", "latency_samples")
+    __slots__ = ("frames", "latency_samples", "received")
 
     def __init__(self) -> None:
         self.frames = 0
         self.latency_samples: list[float] = []
+        self.received: dict[str, int] = {}  # frames received by command type (``invalid`` for refused ones)
 
 
 class Corker:

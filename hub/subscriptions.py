@@ -11,7 +11,6 @@ history to resume from, so the number only has to increase on each connection
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from hub.codes import CloseCode, ErrorCode
@@ -183,7 +182,7 @@ class Subscriptions:
                     buffer.append(pub)
             return
         seq = self._conflated_seq[pub.topic] = self._conflated_seq.get(pub.topic, 0) + 1
-        pub = replace(pub, seq=seq, epoch=self._conflated_epoch)
+        pub = Publication(pub.topic, seq, self._conflated_epoch, pub.event, pub.data, ts, pub.key)
         wire = text_frame(frames.encode_event(pub))
         hub.corker.note_publication(ts)
         key = (pub.topic, pub.key)
