@@ -114,12 +114,14 @@ class Children:
         self._procs.append(proc)
         return proc
 
-    async def start_worker(self, cpus: frozenset[int] | None, cwd: str) -> asyncio.subprocess.Process:
-        """A client process speaking JSON lines on its stdin/stdout (:mod:`bench.worker`)."""
+    async def start_worker(
+        self, cpus: frozenset[int] | None, cwd: str, module: str = "bench.worker"
+    ) -> asyncio.subprocess.Process:
+        """A client process speaking JSON lines on its stdin/stdout (:mod:`bench.worker`, :mod:`bench.lines`)."""
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "bench.worker",
+            module,
             cwd=cwd,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,

@@ -102,7 +102,8 @@ def ratios(scenarios: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, An
                 row[f"hub/{peer}"] = round(mine / theirs, 2) if mine is not None and theirs else None
                 bound += [peer] if other is not None and other.client_bound else []
             row["client_bound"] = bound
-            rows.append(row)
+            if any(k.startswith("hub/") for k in row):  # a hub-only scenario (orders) has no ratio to show
+                rows.append(row)
     return rows
 
 
@@ -128,11 +129,7 @@ def render(run: dict[str, Any], command: str) -> str:
         render_table(
             ["", ""],
             [
-                [
-                    "profile",
-                    f"{profile['name']} (fan-out S={list(profile['fanout_sizes'])}, "
-                    f"idle N={list(profile['idle_sizes'])})",
-                ],
+                ["profile", _profile(profile, run["scenarios"])],
                 ["cores", f"{m['cores']} ({m['cpus_allowed']} allowed to this process)"],
                 ["CPU", m["cpu_model"]],
                 ["memory", f"{m['memory_gib']} GiB"],
@@ -149,10 +146,7 @@ def render(run: dict[str, Any], command: str) -> str:
                     f"{run.get('other_load_pct', '?')}% of a core used by other processes during the run "
                     "(/proc/stat minus this run's processes)",
                 ],
-                [
-                    "client processes",
-                    f"{run['receivers']} receiver(s) + 1 publisher, lean uvloop receiver (bench/wsclient.py)",
-                ],
+                ["client processes", _clients(run)],
                 [
                     "client ceiling",
                     f"{fmt(ceiling.get('frames_per_s'))} frames/s of {ceiling.get('frame_bytes')} "
@@ -180,6 +174,7 @@ def render(run: dict[str, Any], command: str) -> str:
     for name, by_target in run["scenarios"].items():
         out += [f"## {name}", "", (SCENARIOS[name].__doc__ or "").strip().split("\n\n")[0], "",
                 SCENARIOS[name].table(by_target), ""]  # fmt: skip
+    out += _solo(run)
     peers = [t for t in run["targets"] if t != "hub"]
     if run["ratios"] and peers:
         headers = ["metric", "hub", *[h for p in peers for h in (p, f"hub/{p}")], "better", "client-bound figures"]
@@ -197,30 +192,55 @@ def render(run: dict[str, Any], command: str) -> str:
         out += ["## Hub / peer ratios (same run)", "", note, "", render_table(headers, rows), ""]
     if run["errors"]:
         out += ["## Errors", "", *[f"- {e}" for e in run["errors"]], ""]
-    out += ["## Method", "", _METHOD.strip(), ""]
+    method = [_METHOD_TARGETS.strip(), *(SCENARIOS[name].METHOD.strip() for name in run["scenarios"])]
+    out += ["## Method", "", *method, _METHOD_CPU.strip(), ""]
     return "\n".join(out)
 
 
-_METHOD = """
+def _profile(profile: dict[str, Any], scenarios: dict[str, Any]) -> str:
+    parts = [f"fan-out S={list(profile['fanout_sizes'])}", f"idle N={list(profile['idle_sizes'])}"]
+    if "orders" in scenarios:
+        parts.append(f"orders at {', '.join(fmt(r) for r in profile['order_rates'])}/s until one fails")
+    if "ingest" in scenarios:
+        parts.append(f"ingest {'/'.join(fmt(n) for n in profile['ingest_drivers'])} drivers")
+    return f"{profile['name']} ({', '.join(parts)})"
+
+
+def _clients(run: dict[str, Any]) -> str:
+    text = f"{run['receivers']} receiver(s) + 1 publisher, lean uvloop receiver (bench/wsclient.py)"
+    if "orders" in run["scenarios"]:
+        text += "; orders: 1 POS + KDS tablets process (bench/orderload.py)"
+    if "ingest" in run["scenarios"]:
+        text += "; ingest: 1 driver process (bench/drivers.py), dashboards on the receiver(s)"
+    return text
+
+
+def _solo(run: dict[str, Any]) -> list[str]:
+    """Headline figures of the hub that no peer measured (hub-only scenarios): they have no ratio row."""
+    compared = {r["metric"] for r in run["ratios"]}
+    rows = [
+        [key, fmt(metric.value, None), metric.unit, "higher" if metric.higher_is_better else "lower",
+         "CLIENT-BOUND" if metric.client_bound else "no"]
+        for name, by_target in run["scenarios"].items()
+        if "error" not in by_target.get("hub", {"error": ""})
+        for key, metric in SCENARIOS[name].headline(by_target["hub"]).items()
+        if key not in compared
+    ]  # fmt: skip
+    if not rows:
+        return []
+    table = render_table(["metric", "hub", "unit", "better", "client-bound"], rows)
+    return ["## Hub figures without a peer", "", table, ""]
+
+
+_METHOD_TARGETS = """
 - Every target is a fresh process per scenario, pinned to the server CPU, run by uvicorn with uvloop, httptools,
   websockets-sansio, no access log, 20 s pings, no compression. Hub: `python -m app serve` with
   `HUB_COMMANDS_PER_S=1000000` (the publisher's socket) and defaults otherwise (outbound queue 1024).
   Peers: `bench/peers/naive.py` (Starlette, a dict of sets of sockets, `await ws.send_text` in a loop) and
   `bench/peers/sio.py` (python-socketio AsyncServer, ASGI, rooms; clients speak Engine.IO v4 over websocket).
-- Fan-out: a manager socket publishes ticket events (`data` ≈ 210 bytes; the event frame each server sends is
-  in the "frame bytes" column) with `publish` (no `id`, no reply) at a set rate for a few seconds; the rate
-  doubles until a step fails, then is bisected. A step passes when every subscriber got every event of the
-  step (no loss, no duplicate, no close such as 4500), the last one within L + 0.05 s + 10% of the step after
-  the last publish (L: how long one event took to reach every socket at a trickle, measured first), and the
-  publisher was never held back by the server. Each step starts on a quiet server
-  (CPU < 30%); after a failed one the backlog is drained before counting what is missing. "max deliveries/s"
-  is the deliveries of the best passing step over the time from its first publish to its last delivery.
-  Latency: at half that rate, one frame in N is decoded and `now - data.t` (publisher's `time.time()`)
-  recorded; again at the same load for every target (5,000 deliveries/s, when under the target's max), which
-  is the latency to compare between targets. Step-to-step noise is about ±15%; compare figures of one run.
-- Idle: (VmRSS after − VmRSS before) / N after a 20-socket warm-up; server CPU over a 20 s window (one
-  heartbeat interval, so each socket is pinged once), from /proc/PID/stat (10 ms ticks) and, for resolution,
-  from the per-thread /proc/PID/task/*/schedstat (ns). RLIMIT_NOFILE is raised to the hard limit everywhere.
+"""
+
+_METHOD_CPU = """
 - CPU % is of one core. A figure is CLIENT-BOUND when a client process used ≥ 90% of a core or all of them
   ≥ 90% of the client CPUs during it (for the max: in the best or in the limiting step): then it measures
   the client, not the server, and the server can do at least that much. A figure is noisy when, meanwhile,

@@ -35,7 +35,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @dataclass
 class Options:
     profile: str = "quick"
-    scenarios: tuple[str, ...] = ("fanout", "idle")
+    scenarios: tuple[str, ...] = tuple(SCENARIOS)
     targets: tuple[str, ...] = TARGETS
     client_processes: int = 0
     results_dir: Path = ROOT / "bench" / "results"
@@ -80,17 +80,21 @@ async def run(options: Options) -> dict[str, Any]:
     try:
         pool = await ClientPool.start(children, pinning, str(ROOT), options.client_processes)
         record["receivers"] = len(pool.receivers)
-        ctx = Context(profile, pool, pinning, lambda line: print(line, flush=True))
         targets = Targets(children, pinning, workdir, ROOT)
+        ctx = Context(profile, pool, pinning, lambda line: print(line, flush=True), targets)
         if options.ceiling:
             record["ceiling"] = await measure_ceiling(targets, ctx)
         for name in options.scenarios:
             scenario = SCENARIOS[name]
+            setup = scenario.setup(profile)
             by_target: dict[str, dict[str, Any]] = {}
             for target_name in options.targets:
+                if setup.targets is not None and target_name not in setup.targets:
+                    print(f"{name} / {target_name}: skipped (the scenario runs on {', '.join(setup.targets)})")
+                    continue
                 print(f"{name} / {target_name}", flush=True)
                 try:
-                    async with targets.running(target_name) as target:
+                    async with targets.running(target_name, setup) as target:
                         by_target[target_name] = await scenario.run(target, scenario.sizes(profile), ctx)
                 except (RuntimeError, TimeoutError, OSError) as exc:
                     await pool.close_all()

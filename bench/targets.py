@@ -1,8 +1,9 @@
-"""The servers under test: the hub (``python -m app serve``), the two peers and the trivial flooder.
+"""The servers under test: the hub (``python -m app serve``), the two peers, the trivial flooder and the sink.
 
 Each one is a fresh process per scenario, pinned to the server CPU, started on a free port
 and polled until it answers; the hub gets a copy of a database migrated and seeded once
-per run, and a command rate limit high enough for the publisher.
+per run, and a command rate limit high enough for the publisher. A scenario may ask, through
+its :class:`Setup`, for fewer targets, more hub settings, or rows added to its database copy.
 """
 
 from __future__ import annotations
@@ -13,15 +14,15 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import orjson
 
 from bench.procs import Children, Pinning, free_port, http_request, wait_http, wait_tcp
 
-__all__ = ["TARGETS", "Target", "Targets"]
+__all__ = ["TARGETS", "Setup", "Target", "Targets"]
 
 TARGETS = ("hub", "naive", "socketio")
 _EIO_PATH = "/socket.io/?EIO=4&transport=websocket"
@@ -34,6 +35,18 @@ _HUB_ENV = {
     "HUB_NODE_ID": "bench",
     "WORKERS": "1",
 }
+
+
+@dataclass(frozen=True)
+class Setup:
+    """How a scenario wants its servers started; the default is what fan-out and idle use."""
+
+    targets: tuple[str, ...] | None = None
+    """The targets the scenario is meant for (``None``: every one); others are skipped."""
+    hub_env: Mapping[str, str] = field(default_factory=dict)
+    """Hub settings on top of the bench's defaults, e.g. ``HUB_GPS_PER_S``."""
+    prepare_hub_db: Callable[[Path], None] | None = None
+    """Called with the hub's fresh copy of the seeded database before the hub starts (e.g. to add users)."""
 
 
 @dataclass(frozen=True)
@@ -96,8 +109,9 @@ class Targets:
         return self._template
 
     @contextlib.asynccontextmanager
-    async def running(self, name: str) -> AsyncIterator[Target]:
+    async def running(self, name: str, setup: Setup | None = None) -> AsyncIterator[Target]:
         """Start ``name`` pinned to the server CPU, wait until it answers, yield it, stop it."""
+        setup = setup or Setup()
         self._starts += 1
         port = free_port()
         log = str(self.workdir / f"{name}-{self._starts}.log")
@@ -105,18 +119,22 @@ class Targets:
         if name == "hub":
             db = self.workdir / f"hub-{self._starts}.db"
             shutil.copy(await self._hub_template(), db)
+            if setup.prepare_hub_db is not None:
+                setup.prepare_hub_db(db)
             env = self._env(PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite+aiosqlite:///{db}", **_HUB_ENV)
+            env.update(setup.hub_env)
             argv = [sys.executable, "-m", "app", "serve"]
-        elif name in ("naive", "socketio", "trivial"):
-            module = {"naive": "naive", "socketio": "sio", "trivial": "trivial"}[name]
+        elif name in ("naive", "socketio", "trivial", "sink"):
+            module = {"naive": "naive", "socketio": "sio", "trivial": "trivial", "sink": "trivial"}[name]
             env = self._env()
             argv = [sys.executable, "-m", f"bench.peers.{module}", "--port", str(port)]
+            argv += ["--sink"] if name == "sink" else []
         else:
             raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
         proc = self.children.start(argv, cpus=cpus, env=env, cwd=str(self.root), log=log)
         try:
             try:
-                if name == "trivial":
+                if name in ("trivial", "sink"):
                     await wait_tcp(port, proc)
                 else:
                     await wait_http(port, "/readyz" if name == "hub" else "/healthz", proc)
@@ -126,7 +144,7 @@ class Targets:
                 sub, pub = await _login(port, "chef"), await _login(port, "manager")
             else:
                 sub = pub = "bench-any-token"
-            mode = {"hub": "ws", "naive": "ws", "socketio": "eio", "trivial": "raw"}[name]
+            mode = {"hub": "ws", "naive": "ws", "socketio": "eio", "trivial": "raw", "sink": "raw"}[name]
             yield Target(name, port, proc, mode, _EIO_PATH if mode == "eio" else "/ws", sub, pub)
         finally:
             await self.children.stop(proc)

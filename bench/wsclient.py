@@ -5,8 +5,8 @@ core, below what the hub can send, so the figures would measure the client. This
 protocol does the HTTP upgrade itself, reads only frame headers (server frames are
 unmasked; 126/127 extended lengths), answers pings and closes, counts text frames
 and JSON-decodes one frame in ``every`` (systematic sampling, unbiased within a chunk)
-to measure publish→receive latency. It also speaks Engine.IO v4 / Socket.IO over
-that websocket (``mode="eio"``) for the python-socketio peer.
+to measure publish→receive latency (``data.t``, or ``data.ts`` of a GPS position). It also
+speaks Engine.IO v4 / Socket.IO over that websocket (``mode="eio"``) for the python-socketio peer.
 """
 
 from __future__ import annotations
@@ -289,9 +289,10 @@ class WsClient(asyncio.Protocol):
         shared = self.shared
         try:
             if self.mode == "eio":
-                sent = orjson.loads(data[start + 2 : end])[1]["data"]["t"]
+                body = orjson.loads(data[start + 2 : end])[1]["data"]
             else:
-                sent = orjson.loads(data[start:end])["data"]["t"]
+                body = orjson.loads(data[start:end])["data"]
+            sent = body["t"] if "t" in body else body["ts"]  # a publisher's send time, or a GPS ping's
             shared.samples.append(now - float(sent))
             shared.frame_bytes = end - start
         except (orjson.JSONDecodeError, KeyError, IndexError, TypeError, ValueError):

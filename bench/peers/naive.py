@@ -3,7 +3,9 @@
 A dict of sets of Starlette WebSockets and ``await ws.send_text`` in a loop, speaking the
 subset of the hub's JSON protocol the bench uses: ``hello`` (any token) → ``welcome``,
 ``subscribe`` → ``subscribed``, ``publish`` → an ``event`` frame of the hub's shape to
-every subscriber (and ``published`` when the command has an ``id``).
+every subscriber (and ``published`` when the command has an ``id``), ``gps`` → a
+``gps.position`` event on ``gps:fleet`` (the connection's number as ``driver_id``; no
+validation, no conflation).
 """
 
 from __future__ import annotations
@@ -36,18 +38,21 @@ async def healthz(request: Request) -> PlainTextResponse:
 async def ws_endpoint(ws: WebSocket) -> None:
     await ws.accept()
     joined: set[str] = set()
+    driver_id = next(conn_ids)
     try:
         hello = json.loads(await ws.receive_text())
         if hello.get("type") != "hello":
             await ws.close(4400)
             return
-        await ws.send_text(
-            json.dumps({"type": "welcome", "conn_id": f"naive-{next(conn_ids)}", "heartbeat_s": HEARTBEAT_S})
-        )
+        await ws.send_text(json.dumps({"type": "welcome", "conn_id": f"naive-{driver_id}", "heartbeat_s": HEARTBEAT_S}))
         while True:
             msg: dict[str, Any] = json.loads(await ws.receive_text())
             kind = msg.get("type")
-            if kind == "subscribe":
+            if kind == "gps":
+                position = {k: msg.get(k) for k in ("lat", "lon", "ts", "accuracy", "speed", "heading")}
+                data = {"driver_id": driver_id, **position}
+                await publish({"topic": "gps:fleet", "event": "gps.position", "data": data})
+            elif kind == "subscribe":
                 topic = msg["topic"]
                 topics.setdefault(topic, set()).add(ws)
                 joined.add(topic)

@@ -2,12 +2,15 @@
 
 The same protocol subset as the naive peer, as Socket.IO events over Engine.IO v4:
 ``hello`` → ``welcome``, ``subscribe`` → room join + ``subscribed``, ``publish`` →
-``emit("event", <hub-shaped event>, room=topic)``. Defaults otherwise (async handlers,
-no message queue); the Engine.IO ping interval is set to the hub's heartbeat.
+``emit("event", <hub-shaped event>, room=topic)``, ``gps`` → ``emit("event", <gps.position
+on gps:fleet>, room="gps:fleet")`` (a number per socket as ``driver_id``; no validation, no
+conflation). Defaults otherwise (async handlers, no message queue); the Engine.IO ping
+interval is set to the hub's heartbeat.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
 from typing import Any
 
@@ -24,6 +27,8 @@ __all__ = ["app", "sio"]
 EPOCH = "socketio"
 sio = socketio.AsyncServer(async_mode="asgi", ping_interval=HEARTBEAT_S, ping_timeout=HEARTBEAT_S)
 seqs: dict[str, int] = {}
+driver_ids: dict[str, int] = {}
+_numbers = itertools.count(1)
 
 
 async def hello(sid: str, data: Any) -> None:
@@ -37,26 +42,36 @@ async def subscribe(sid: str, data: dict[str, Any]) -> None:
     await sio.emit("subscribed", {**reply, "epoch": EPOCH, "recovered": False, "conflated": False}, to=sid)
 
 
+def _event(topic: str, event: str, data: Any) -> tuple[int, dict[str, Any]]:
+    seq = seqs[topic] = seqs.get(topic, 0) + 1
+    frame = {"type": "event", "topic": topic, "seq": seq, "epoch": EPOCH, "event": event, "data": data}
+    return seq, {**frame, "ts": time.time()}
+
+
 async def publish(sid: str, data: dict[str, Any]) -> None:
     topic = data["topic"]
-    seq = seqs[topic] = seqs.get(topic, 0) + 1
-    event = {
-        "type": "event",
-        "topic": topic,
-        "seq": seq,
-        "epoch": EPOCH,
-        "event": data["event"],
-        "data": data.get("data"),
-        "ts": time.time(),
-    }
+    seq, event = _event(topic, data["event"], data.get("data"))
     await sio.emit("event", event, room=topic)
     if data.get("id") is not None:
         await sio.emit("published", {"type": "published", "id": data["id"], "topic": topic, "seq": seq}, to=sid)
 
 
+async def gps(sid: str, data: dict[str, Any]) -> None:
+    driver = driver_ids.get(sid) or driver_ids.setdefault(sid, next(_numbers))
+    position = {k: data.get(k) for k in ("lat", "lon", "ts", "accuracy", "speed", "heading")}
+    _, event = _event("gps:fleet", "gps.position", {"driver_id": driver, **position})
+    await sio.emit("event", event, room="gps:fleet")
+
+
+async def disconnect(sid: str) -> None:
+    driver_ids.pop(sid, None)
+
+
 sio.on("hello", hello)
 sio.on("subscribe", subscribe)
 sio.on("publish", publish)
+sio.on("gps", gps)
+sio.on("disconnect", disconnect)
 
 
 async def healthz(request: Request) -> PlainTextResponse:

@@ -1,12 +1,15 @@
-"""The trivial server that measures the client's own ceiling. ``python -m bench.peers.trivial --port N``.
+"""The trivial server that measures the client's own ceiling. ``python -m bench.peers.trivial --port N [--sink]``.
 
 After the HTTP upgrade it writes pre-built ~200-byte text frames as fast as the socket
 takes them (in blocks, pausing when the transport says so) and ignores what it reads.
 The lean receiver's frames/s against it is the most any figure in the run could show.
+With ``--sink`` it writes nothing after the upgrade and discards what it reads: the
+ingest scenario's driver processes send to it to measure how many pings/s they can send.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import base64
 import hashlib
@@ -15,8 +18,6 @@ from typing import cast
 
 import orjson
 import uvloop
-
-from bench.peers.common import parse_port
 
 __all__ = ["FRAME", "main"]
 
@@ -41,7 +42,8 @@ _BLOCKS_PER_TURN = 64  # then yield to the loop, so other connections get their 
 
 
 class Flood(asyncio.Protocol):
-    def __init__(self) -> None:
+    def __init__(self, sink: bool = False) -> None:
+        self.sink = sink
         self.transport: asyncio.Transport | None = None
         self.head = b""
         self.upgraded = False
@@ -55,6 +57,8 @@ class Flood(asyncio.Protocol):
         if self.flooding:
             return  # client frames (pongs, close) are ignored; the client closes the socket when done
         if self.upgraded:
+            if self.sink:
+                return  # read and dropped: the sender's frames/s is what is measured
             self.flooding = True
             self.pump()
             return
@@ -94,14 +98,18 @@ class Flood(asyncio.Protocol):
         self.transport = None
 
 
-async def _serve(port: int) -> None:
-    server = await asyncio.get_running_loop().create_server(Flood, "127.0.0.1", port, backlog=1024)
+async def _serve(port: int, sink: bool) -> None:
+    server = await asyncio.get_running_loop().create_server(lambda: Flood(sink), "127.0.0.1", port, backlog=4096)
     async with server:
         await server.serve_forever()
 
 
 def main() -> None:
-    uvloop.run(_serve(parse_port("trivial frame flooder (client ceiling)")))
+    parser = argparse.ArgumentParser(description="trivial frame flooder (client ceiling) or sink (--sink)")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--sink", action="store_true", help="read and discard instead of flooding")
+    args = parser.parse_args()
+    uvloop.run(_serve(int(args.port), bool(args.sink)))
 
 
 if __name__ == "__main__":

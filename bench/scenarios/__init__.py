@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bench.scenarios import fanout, idle
+from bench.scenarios import fanout, idle, ingest, orders
 from bench.scenarios.base import Scenario
 
 __all__ = ["SCENARIOS"]
 
-SCENARIOS: dict[str, Scenario] = {"fanout": fanout, "idle": idle}
+SCENARIOS: dict[str, Scenario] = {"fanout": fanout, "idle": idle, "orders": orders, "ingest": ingest}

@@ -13,12 +13,25 @@ from __future__ import annotations
 from typing import Any
 
 from bench.measure import fmt, percentiles, render_table, wait_server_quiet
-from bench.scenarios.base import Context, Metric, Profile
+from bench.scenarios.base import Context, Metric, Profile, Setup
 from bench.targets import Target
 
-__all__ = ["NAME", "headline", "run", "sizes", "table"]
+__all__ = ["METHOD", "NAME", "headline", "run", "setup", "sizes", "table"]
 
 NAME = "fanout"
+METHOD = """
+- Fan-out: a manager socket publishes ticket events (`data` ≈ 210 bytes; the event frame each server sends is
+  in the "frame bytes" column) with `publish` (no `id`, no reply) at a set rate for a few seconds; the rate
+  doubles until a step fails, then is bisected. A step passes when every subscriber got every event of the
+  step (no loss, no duplicate, no close such as 4500), the last one within L + 0.05 s + 10% of the step after
+  the last publish (L: how long one event took to reach every socket at a trickle, measured first), and the
+  publisher was never held back by the server. Each step starts on a quiet server
+  (CPU < 30%); after a failed one the backlog is drained before counting what is missing. "max deliveries/s"
+  is the deliveries of the best passing step over the time from its first publish to its last delivery.
+  Latency: at half that rate, one frame in N is decoded and `now - data.t` (publisher's `time.time()`)
+  recorded; again at the same load for every target (5,000 deliveries/s, when under the target's max), which
+  is the latency to compare between targets. Step-to-step noise is about ±15%; compare figures of one run.
+"""  # its bullet in docs/benchmarks.md's Method section
 MIN_EVENTS_PER_STEP = 3  # below this a step says nothing: stop halving
 MAX_NOISY_RETRIES = 3  # a failed step during which other processes or the hypervisor took CPU is run again
 MAX_BASE_LAG_S = 2.0  # a server slower than this to reach every socket with one event does not keep up anyway
@@ -40,6 +53,10 @@ FILLER: dict[str, Any] = {
 
 def sizes(profile: Profile) -> tuple[int, ...]:
     return profile.fanout_sizes
+
+
+def setup(profile: Profile) -> Setup:
+    return Setup()  # every target, default settings
 
 
 async def run(target: Target, sizes: tuple[int, ...], ctx: Context) -> dict[str, Any]:

@@ -14,17 +14,26 @@ from typing import Any
 
 from bench.measure import fmt, render_table, wait_server_quiet
 from bench.procs import cpu_seconds_precise, rss_kb
-from bench.scenarios.base import Context, Metric, Profile
+from bench.scenarios.base import Context, Metric, Profile, Setup
 from bench.targets import Target
 
-__all__ = ["NAME", "headline", "run", "sizes", "table"]
+__all__ = ["METHOD", "NAME", "headline", "run", "setup", "sizes", "table"]
 
 NAME = "idle"
+METHOD = """
+- Idle: (VmRSS after − VmRSS before) / N after a 20-socket warm-up; server CPU over a 20 s window (one
+  heartbeat interval, so each socket is pinged once), from /proc/PID/stat (10 ms ticks) and, for resolution,
+  from the per-thread /proc/PID/task/*/schedstat (ns). RLIMIT_NOFILE is raised to the hard limit everywhere.
+"""  # its bullet in docs/benchmarks.md's Method section
 _WARMUP_CONNECTIONS = 20
 
 
 def sizes(profile: Profile) -> tuple[int, ...]:
     return profile.idle_sizes
+
+
+def setup(profile: Profile) -> Setup:
+    return Setup()  # every target, default settings
 
 
 async def run(target: Target, sizes: tuple[int, ...], ctx: Context) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 ``python -m bench --profile smoke`` starts the real servers pinned to a CPU, the lean client
 processes and the trivial flooder, exactly as ``make bench`` does, only with 20 subscribers
 and half-second steps; its JSON results are checked for delivered events and real numbers.
+Every scenario runs: fan-out, idle, orders (REST → KDS tablets, hub only) and ingest (20
+drivers' GPS → 2 fleet dashboards).
 """
 
 from __future__ import annotations
@@ -54,15 +56,52 @@ def _check_idle(result: dict[str, Any]) -> None:
     assert size["kb_per_connection"] > 0 and size["server_cpu_pct"] >= 0
 
 
+def _check_orders(result: dict[str, Any]) -> None:
+    assert result["target"] == "hub" and result["tablets"] == 2
+    assert result["warmup"]["created"] > 0
+    first = result["first"]
+    assert first == result["steps"][0]
+    assert first["offered_per_s"] == 50 and first["ok"], first["why"]
+    assert first["n_errors"] == 0 and first["errors"] == {}
+    assert first["created"] == first["orders"] == 50  # 50 orders/s for 1 s, each answered 201 with its ticket
+    assert first["receipts"] == first["expected_receipts"] == 2 * first["created"]  # on both tablets
+    assert first["lost"] == 0 and first["duplicates"] == 0 and first["strays"] == 0
+    assert 0 < first["tablet_ms"]["p50"] <= first["tablet_ms"]["p99"] <= first["tablet_ms"]["p99.9"]
+    assert 0 < first["rest_ms"]["p50"] <= first["rest_ms"]["p99"]
+    assert first["achieved_per_s"] > 40 and first["cpu"]["server_cpu_pct"] > 0
+    assert result["max"] is not None and result["max"]["achieved_per_s"] >= first["achieved_per_s"]
+    assert len({step["shift_id"] for step in result["steps"]}) == len(result["steps"])  # a fresh shift per step
+
+
+def _check_ingest(result: dict[str, Any], target: str) -> None:
+    (size,) = result["sizes"]
+    assert size["drivers"] == 20 and size["dashboards"] == 2
+    assert size["ceiling"]["pings_per_s"] > 5_000
+    best = size["max"]
+    assert best is not None, [step["why"] for step in size["steps"]]
+    assert best["ok"] and best["sent"] > 0 and best["error_frames"] == 0 and best["alive"] == 20
+    assert best["delivered"] == best["expected"] == best["sent"] * 2
+    assert best["min_per_dashboard"] == best["sent"] and best["dashboard_closes"] == {}
+    assert best["n_samples"] > 0 and 0 < best["latency_ms"]["p50"] <= best["latency_ms"]["p99"]
+    assert best["cpu"]["server_cpu_pct"] >= 0 and best["sent_per_s"] > 0
+    assert size["common"] is not None and size["common"]["latency_ms"]["p99"] is not None
+    if target == "hub":  # every ping accepted (none rate-limited or stale), as the hub's own counter says
+        assert size["hub_totals"].get("gps_positions") == size["sent_total"] > 0
+
+
 def test_hub_and_naive_peer_on_tiny_sizes(tmp_path: Path) -> None:
     record = _bench(tmp_path, "hub,naive")
     assert record["ceiling"]["frames_per_s"] > 10_000
     for target in ("hub", "naive"):
         _check_fanout(record["scenarios"]["fanout"][target])
         _check_idle(record["scenarios"]["idle"][target])
+        _check_ingest(record["scenarios"]["ingest"][target], target)
+    assert list(record["scenarios"]["orders"]) == ["hub"]  # no REST API on the peers: hub only
+    _check_orders(record["scenarios"]["orders"]["hub"])
     ratios = {r["metric"]: r for r in record["ratios"]}
     assert ratios["fanout S=20 deliveries/s"]["hub/naive"] > 0
     assert ratios["idle N=50 KB/connection"]["hub/naive"] > 0
+    assert ratios["ingest 20 drivers pings/s, p99 ≤ 50 ms"]["hub/naive"] > 0
 
 
 @pytest.mark.skipif(
@@ -70,5 +109,6 @@ def test_hub_and_naive_peer_on_tiny_sizes(tmp_path: Path) -> None:
     reason="python-socketio not installed: `make bench` installs requirements-bench.txt",
 )
 def test_socketio_peer_on_tiny_sizes(tmp_path: Path) -> None:
-    record = _bench(tmp_path, "socketio", "--no-ceiling", "--scenarios", "fanout")
+    record = _bench(tmp_path, "socketio", "--no-ceiling", "--scenarios", "fanout,ingest")
     _check_fanout(record["scenarios"]["fanout"]["socketio"])
+    _check_ingest(record["scenarios"]["ingest"]["socketio"], "socketio")
