@@ -24,7 +24,7 @@ from hub.dispatch import Dispatcher
 from hub.errors import CloseConnection, HubError
 from hub.gps import GpsIngestor
 from hub.history import Publication
-from hub.metrics import HubMetrics
+from hub.metrics import HubMetrics, observe_many
 from hub.positions.base import PositionStore
 from hub.presence.base import PresenceStore
 from hub.protocol import frames
@@ -227,8 +227,8 @@ class Hub:
         if self.gps is not None:
             self.gps.flush_metrics()
         samples, stats.latency_samples = stats.latency_samples, []
-        for sample in samples:
-            metrics.publish_to_send.observe(max(0.0, sample))
+        if samples:
+            observe_many(metrics.publish_to_send, [max(0.0, sample) for sample in samples])
 
     # ---- periodic work ----
 

@@ -136,3 +136,22 @@ def test_env_example_lists_every_setting_with_its_default() -> None:
         assert name in listed, name
         if listed[name]:
             assert type(getattr(defaults, f.name))(listed[name]) == getattr(defaults, f.name), name
+
+
+def test_observe_many_matches_observe_one_by_one() -> None:
+    from prometheus_client import CollectorRegistry, Histogram, generate_latest
+
+    from hub.metrics import observe_many
+
+    samples = [0.0, 0.0004, 0.0005, 0.003, 0.07, 3.0, 0.02, 0.02]
+    bounds = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+    one, bulk = CollectorRegistry(), CollectorRegistry()
+    for registry, fold in ((one, False), (bulk, True)):
+        histogram = Histogram("h", "h", buckets=bounds, registry=registry)
+        if fold:
+            observe_many(histogram, samples)
+        else:
+            for sample in samples:
+                histogram.observe(sample)
+    strip = lambda text: [line for line in text.decode().splitlines() if "_created" not in line]  # noqa: E731
+    assert strip(generate_latest(bulk)) == strip(generate_latest(one))
