@@ -115,11 +115,11 @@ class GpsIngestor:
         state.last_ts = watermark
         self.stats.accepted += len(accepted)
         self.store.record(accepted)
-        newest = accepted[-1]
-        payload = orjson.dumps(newest.as_dict())
+        payload = orjson.dumps(accepted[-1].as_dict())
         key = str(driver_id)
-        self.hub.publish_volatile(driver_topic(driver_id), EVENT, payload, ts=time.time(), key=key)
-        self.hub.publish_volatile(FLEET_TOPIC, EVENT, payload, ts=time.time(), key=key)
+        hub, ts = self.hub, time.time()
+        hub.publish_volatile(driver_topic(driver_id), EVENT, payload, ts=ts, key=key)
+        hub.publish_volatile(FLEET_TOPIC, EVENT, payload, ts=ts, key=key)
 
     def forget_idle(self, older_than_s: float) -> None:
         """Drop rate state of drivers silent for a while (bounded memory across a long day)."""

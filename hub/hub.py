@@ -212,6 +212,8 @@ class Hub:
 
     def publish_volatile(self, topic: str, event: str, payload: bytes, *, ts: float, key: str) -> None:
         """Fire-and-forget publication on a conflated topic (GPS): no history, no await, may be dropped."""
+        if self.broker.single_node and topic not in self.subscriptions.by_topic:
+            return  # nobody anywhere listens: a driver's own topic, most of the time
         self.broker.publish_volatile(topic, event, payload, ts=ts, key=key)
 
     def flush_metrics(self) -> None:

@@ -30,6 +30,9 @@ class BrokerEventHandler(Protocol):
 
 
 class Broker(Protocol):
+    single_node: bool
+    """True when this process is the only node (publications need not leave it)."""
+
     async def start(self, handler: BrokerEventHandler) -> None:
         """Begin delivering publications of subscribed topics to ``handler``."""
         ...

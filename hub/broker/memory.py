@@ -15,6 +15,8 @@ __all__ = ["MemoryBroker"]
 class MemoryBroker:
     """Publishes by calling the handler directly, so delivery is done when ``publish`` returns."""
 
+    single_node = True
+
     def __init__(self, *, history_size: int = 1000, history_ttl_s: float = 900.0) -> None:
         self._size = history_size
         self._ttl = history_ttl_s

@@ -40,7 +40,10 @@ class MemoryPositions:
         trail = self._trails.get(driver)
         if trail is None:
             trail = self._trails[driver] = deque(maxlen=self.trail_max)
-        trail.extend((p.ts, p.lat, p.lon, p.accuracy, p.speed, p.heading) for p in positions)
+        if len(positions) == 1:  # the common case: no generator
+            trail.append((newest.ts, newest.lat, newest.lon, newest.accuracy, newest.speed, newest.heading))
+        else:
+            trail.extend([(p.ts, p.lat, p.lon, p.accuracy, p.speed, p.heading) for p in positions])
         now = self._clock()
         if now >= self._next_sweep:  # forget drivers gone for longer than the TTL (bounded memory)
             self._next_sweep = now + min(60.0, self.ttl_s)

@@ -98,6 +98,8 @@ def _string(obj: dict[str, Any], key: str, cid: CommandId, *, max_chars: int, re
 
 def _number(obj: Mapping[str, Any], key: str, cid: CommandId, *, required: bool) -> float | None:
     value = obj.get(key)
+    if type(value) is float and math.isfinite(value):  # the common case first (GPS: six per ping)
+        return value
     if value is None and not required:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
