@@ -4,18 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator
 
 import pytest
 
 from hub.broker import Broker, create_broker
 from hub.history import Publication
+from tests.conftest import service_url
 
 
-@pytest.fixture(params=["memory"])
+@pytest.fixture(params=["memory", "redis"])
 async def broker(request: pytest.FixtureRequest) -> AsyncIterator[Broker]:
-    impl = create_broker("", history_size=5, history_ttl_s=60.0) if request.param == "memory" else None
-    assert impl is not None
+    if request.param == "memory":
+        impl = create_broker("", history_size=5, history_ttl_s=60.0)
+    else:  # the real Redis of HUB_TEST_REDIS_URL, with keys of this test only
+        url = service_url("HUB_TEST_REDIS_URL")
+        assert url is not None
+        impl = create_broker(url, history_size=5, history_ttl_s=60.0, namespace=f"fxtest-{uuid.uuid4().hex[:8]}")
     yield impl
     await impl.close()
 
@@ -60,6 +66,55 @@ async def test_topics_are_independent_and_conflated_topics_keep_no_history(broke
 
 async def test_ping(broker: Broker) -> None:
     await broker.ping()
+
+
+async def test_volatile_publications_reach_subscribed_topics(broker: Broker) -> None:
+    got: list[Publication] = []
+    await broker.start(got.append)
+    await broker.subscribe(["gps:fleet"])
+    await _settle(broker)
+    broker.publish_volatile("gps:fleet", "gps.position", b'{"driver_id":7}', ts=time.time(), key="7")
+    broker.publish_volatile("gps:driver:7", "gps.position", b'{"driver_id":7}', ts=time.time(), key="7")
+    await _until(lambda: any(p.topic == "gps:fleet" for p in got))
+    fleet = next(p for p in got if p.topic == "gps:fleet")
+    assert (fleet.event, fleet.key, fleet.data) == ("gps.position", "7", b'{"driver_id":7}')
+    # (a networked broker need not carry topics this node did not subscribe; the hub filters either way)
+
+
+async def test_a_second_node_shares_seq_history_and_live_events(broker: Broker) -> None:
+    """Two broker instances on one store act as two hub nodes (the memory broker is one node: skipped)."""
+    if broker.single_node:
+        pytest.skip("the in-process broker is a single node by definition")
+    other = _twin(broker)
+    got: list[Publication] = []
+    await broker.start(lambda pub: None)
+    await other.start(got.append)
+    try:
+        await other.subscribe(["kds:9"])
+        await _settle(other)
+        first = await broker.publish("kds:9", "e", b"{}", reliable=True, ts=time.time())
+        second = await other.publish("kds:9", "e", b"{}", reliable=True, ts=time.time())
+        assert (first.seq, second.seq) == (1, 2) and first.epoch == second.epoch
+        await _until(lambda: len(got) == 2)
+        assert [p.seq for p in got] == [1, 2]
+        assert [p.seq for p in (await other.history("kds:9", 0)).publications] == [1, 2]
+    finally:
+        await other.close()
+
+
+def _twin(broker: Broker) -> Broker:
+    from hub.broker.redis import RedisBroker
+
+    assert isinstance(broker, RedisBroker)
+    url = service_url("HUB_TEST_REDIS_URL")
+    assert url is not None
+    return RedisBroker(url, history_size=5, history_ttl_s=60.0, namespace=broker.namespace)
+
+
+async def _settle(broker: Broker) -> None:
+    """Pub/sub subscriptions take effect asynchronously; a ping round-trip orders us after them."""
+    await broker.ping()
+    await asyncio.sleep(0.05)
 
 
 async def _until(predicate: object, timeout: float = 2.0) -> None:

@@ -1,0 +1,266 @@
+"""Redis broker: many hub processes share topics, seq, history and live fan-out (protocol.md §3 "Multi-node").
+
+- ``seq`` and history: one Lua script per publication increments the topic's ``seq``,
+  appends to its history list (trimmed to ``HUB_HISTORY_SIZE``, expiring after
+  ``HUB_HISTORY_TTL_S`` of silence) and PUBLISHes it, atomically. Every node therefore
+  sees one gap-free order per topic, history survives a hub restart with the same
+  epoch, and a new epoch appears only when the topic's keys expired (history lost).
+- Live fan-out: Redis pub/sub, one channel per topic, subscribed by a node while it
+  has local subscribers. Pub/sub fits because history already lives in the list: a
+  message lost while a node is disconnected is a gap the node can read back.
+- GPS (``publish_volatile``): queued and PUBLISHed in one pipeline per loop iteration;
+  dropped and counted while Redis is down (positions are superseded within seconds).
+
+One connection pool per process, plus one pub/sub connection; never one per websocket.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Iterable
+from typing import Any
+
+import orjson
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from hub.broker.base import Broker, BrokerEventHandler, BrokerUnavailable
+from hub.history import HistoryResult, Publication, new_epoch
+from hub.protocol.commands import Position
+
+__all__ = ["RedisBroker"]
+
+log = logging.getLogger("hub.broker.redis")
+
+# KEYS: meta hash, history list. ARGV: epoch if new, header, data, history size (0: none), ttl, channel.
+_PUBLISH = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
+local entry = seq .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[3]
+local size = tonumber(ARGV[4])
+if size > 0 then
+  redis.call('RPUSH', KEYS[2], entry)
+  redis.call('LTRIM', KEYS[2], -size, -1)
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+end
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+redis.call('PUBLISH', ARGV[6], epoch .. '\\n' .. entry)
+return {seq, epoch}
+"""
+
+# KEYS: meta hash, history list. ARGV: epoch if new, ttl, with history (1/0). Returns seq, epoch, entries...
+_READ = """
+local epoch = redis.call('HGET', KEYS[1], 'epoch')
+if not epoch then
+  epoch = ARGV[1]
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
+  redis.call('EXPIRE', KEYS[1], ARGV[2])
+end
+local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
+local out = {seq, epoch}
+if ARGV[3] == '1' then
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+    table.insert(out, entry)
+  end
+end
+return out
+"""
+
+
+class RedisBroker:
+    single_node = False
+
+    def __init__(
+        self, url: str, *, history_size: int, history_ttl_s: float, namespace: str = "fx", retry_s: float = 0.5
+    ) -> None:
+        self._redis: Redis = Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        self._size = history_size
+        self._ttl_s = history_ttl_s
+        self._ttl = max(1, int(history_ttl_s) + 60)  # keys outlive their newest entry by a minute
+        self._ns = self.namespace = namespace
+        self._retry_s = retry_s
+        self._publish = self._redis.register_script(_PUBLISH)
+        self._read = self._redis.register_script(_READ)
+        self._handler: BrokerEventHandler | None = None
+        self._topics: set[str] = set()
+        self._pubsub: PubSub | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._volatile: list[tuple[str, bytes]] = []
+        self._flushing = False
+        self.dropped_volatile = 0
+        self.up = True
+
+    # ---- keys ----
+
+    def _meta(self, topic: str) -> str:
+        return f"{self._ns}:m:{topic}"
+
+    def _history(self, topic: str) -> str:
+        return f"{self._ns}:h:{topic}"
+
+    def _channel(self, topic: str) -> str:
+        return f"{self._ns}:c:{topic}"
+
+    # ---- Broker ----
+
+    async def start(self, handler: BrokerEventHandler) -> None:
+        self._handler = handler
+        self._pubsub = self._redis.pubsub()
+        self._reader = asyncio.create_task(self._read_forever(), name="redis-broker-reader")
+
+    async def publish(
+        self, topic: str, event: str, data: bytes, *, reliable: bool, ts: float, key: str | None = None
+    ) -> Publication:
+        header = orjson.dumps([ts, event, key])
+        try:
+            seq, epoch = await self._publish(
+                keys=[self._meta(topic), self._history(topic)],
+                args=[new_epoch(), header, data, self._size if reliable else 0, self._ttl, self._channel(topic)],
+            )
+        except RedisError as exc:
+            raise BrokerUnavailable(f"redis: {exc}") from exc
+        return Publication(topic, int(seq), _text(epoch), event, data, ts, key)
+
+    def publish_volatile(self, topic: str, event: str, data: bytes, *, ts: float, key: str) -> None:
+        header = orjson.dumps([ts, event, key])
+        self._volatile.append((self._channel(topic), b"\n0\n" + header + b"\n" + data))
+        if not self._flushing:
+            self._flushing = True
+            asyncio.get_running_loop().create_task(self._flush_volatile())
+
+    async def _flush_volatile(self) -> None:
+        try:
+            while self._volatile:
+                batch, self._volatile = self._volatile, []
+                try:
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for channel, message in batch:
+                            pipe.publish(channel, message)
+                        await pipe.execute()
+                except RedisError:
+                    self.dropped_volatile += len(batch)
+        finally:
+            self._flushing = False
+
+    async def subscribe(self, topics: Iterable[str]) -> None:
+        new = [t for t in topics if t not in self._topics]
+        if not new or self._pubsub is None:
+            return
+        try:
+            await self._pubsub.subscribe(*(self._channel(t) for t in new))
+        except (RedisError, OSError):
+            pass  # the reader resubscribes every topic once Redis is back
+        finally:
+            self._topics.update(new)  # only now: the reader must not read a pub/sub that is not subscribed yet
+            self._wake.set()
+
+    async def unsubscribe(self, topics: Iterable[str]) -> None:
+        gone = [t for t in topics if t in self._topics]
+        self._topics.difference_update(gone)
+        if gone and self._pubsub is not None:
+            with contextlib.suppress(RedisError):
+                await self._pubsub.unsubscribe(*(self._channel(t) for t in gone))
+
+    async def history(self, topic: str, after: int | None) -> HistoryResult:
+        reply = await self._read_topic(topic, with_history=after is not None)
+        top = Position(int(reply[0]), _text(reply[1]))
+        if after is None:
+            return HistoryResult((), top)
+        horizon = time.time() - self._ttl_s
+        pubs = [p for p in (_entry(topic, top.epoch, e) for e in reply[2:]) if p.seq > after and p.ts >= horizon]
+        return HistoryResult(pubs, top)
+
+    async def position(self, topic: str) -> Position:
+        reply = await self._read_topic(topic, with_history=False)
+        return Position(int(reply[0]), _text(reply[1]))
+
+    async def _read_topic(self, topic: str, *, with_history: bool) -> list[Any]:
+        try:
+            reply: list[Any] = await self._read(
+                keys=[self._meta(topic), self._history(topic)], args=[new_epoch(), self._ttl, int(with_history)]
+            )
+        except RedisError as exc:
+            raise BrokerUnavailable(f"redis: {exc}") from exc
+        return reply
+
+    async def ping(self) -> None:
+        try:
+            await self._redis.ping()
+        except RedisError as exc:
+            raise BrokerUnavailable(f"redis: {exc}") from exc
+
+    async def close(self) -> None:
+        self._handler = None
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+        if self._pubsub is not None:
+            with contextlib.suppress(Exception):
+                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+        await self._redis.aclose()
+
+    # ---- live fan-out ----
+
+    async def _read_forever(self) -> None:
+        delay = self._retry_s
+        while True:
+            pubsub = self._pubsub
+            assert pubsub is not None
+            if not self._topics:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            try:
+                message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
+            except (RedisError, OSError, RuntimeError) as exc:  # RuntimeError: pub/sub not connected yet
+                if self.up:
+                    log.warning("redis pub/sub lost (%s): reconnecting", exc)
+                self.up = False
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                await self._resubscribe()
+                continue
+            if not self.up:
+                log.info("redis pub/sub back: %d topics resubscribed", len(self._topics))
+                self.up, delay = True, self._retry_s
+            if message is not None and message.get("type") == "message":
+                self._deliver(_text(message["channel"]), message["data"])
+
+    async def _resubscribe(self) -> None:
+        old, self._pubsub = self._pubsub, self._redis.pubsub()
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await old.aclose()  # type: ignore[no-untyped-call]
+        with contextlib.suppress(RedisError, OSError):
+            await self._pubsub.subscribe(*(self._channel(t) for t in self._topics))
+
+    def _deliver(self, channel: str, payload: bytes) -> None:
+        prefix = f"{self._ns}:c:"
+        if self._handler is None or not channel.startswith(prefix):
+            return
+        epoch, _, entry = payload.partition(b"\n")
+        self._handler(_entry(channel[len(prefix) :], epoch.decode(), entry))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _entry(topic: str, epoch: str, entry: bytes) -> Publication:
+    """``seq \\n [ts, event, key] \\n data`` (orjson never writes a raw newline)."""
+    seq, header, data = entry.split(b"\n", 2)
+    ts, event, key = orjson.loads(header)
+    return Publication(topic, int(seq), epoch, event, data, float(ts), key)
+
+
+_check: type[Broker] = RedisBroker
