@@ -219,15 +219,12 @@ class Connection:
                 raise frames.binary_frame_error()
             command = frames.decode_command(data, now=now)
         except ProtocolError as exc:
-            received = self.hub.send_stats.received
-            received["invalid"] = received.get("invalid", 0) + 1
+            self._count_received("invalid")
             self.push_error(exc.code, exc.message, exc.command_id)
             self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
             return None
         self.session.valid_frame()
-        received = self.hub.send_stats.received
-        label = _TYPE_LABELS[type(command)]
-        received[label] = received.get(label, 0) + 1
+        self._count_received(_TYPE_LABELS[type(command)])
         if type(command) is not Gps and not self._within_rate(now, command):
             return None
         return command
@@ -244,6 +241,10 @@ class Connection:
         except Exception:
             self.log.exception("command %s failed", type(command).__name__)
             self.push_error(ErrorCode.INTERNAL, "internal error", getattr(command, "id", None))
+
+    def _count_received(self, label: str) -> None:
+        received = self.hub.send_stats.received  # folded into hub_frames_received_total each second
+        received[label] = received.get(label, 0) + 1
 
     def _gps_now(self, command: Gps) -> None:
         try:

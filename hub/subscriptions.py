@@ -170,21 +170,20 @@ class Subscriptions:
         subs = self.by_topic.get(pub.topic)
         if not subs:
             return
-        hub = self.hub
         ts = pub.ts
-        if self._reliable.get(pub.topic, True):
-            wire = text_frame(frames.encode_event(pub))
-            hub.corker.note_publication(ts)
+        reliable = self._reliable.get(pub.topic, True)
+        if not reliable:  # numbered here, per node (see the module docstring)
+            seq = self._conflated_seq[pub.topic] = self._conflated_seq.get(pub.topic, 0) + 1
+            pub = Publication(pub.topic, seq, self._conflated_epoch, pub.event, pub.data, ts, pub.key)
+        wire = text_frame(frames.encode_event(pub))
+        self.hub.corker.note_publication(ts)
+        if reliable:
             for conn, buffer in subs.items():
                 if buffer is None:
                     conn.sender.push(wire, ts)
                 else:
                     buffer.append(pub)
             return
-        seq = self._conflated_seq[pub.topic] = self._conflated_seq.get(pub.topic, 0) + 1
-        pub = Publication(pub.topic, seq, self._conflated_epoch, pub.event, pub.data, ts, pub.key)
-        wire = text_frame(frames.encode_event(pub))
-        hub.corker.note_publication(ts)
         key = (pub.topic, pub.key)
         for conn, buffer in subs.items():
             if buffer is None:

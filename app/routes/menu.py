@@ -76,7 +76,7 @@ async def add_special(request: Request) -> Response:
     body = await parse_body(request, SpecialCreate)
     shift_id = path_id(request)
     async with state(request).db.session() as session:
-        special, _ = await shift_menu.add_special(session, await load_shift(session, shift_id, who), body, who)
+        special = await shift_menu.add_special(session, await load_shift(session, shift_id, who), body, who)
     return json_response(special, 201)
 
 

@@ -81,7 +81,7 @@ async def menu_view(session: AsyncSession, shift: Shift) -> dict[str, Any]:
 
 async def add_special(
     session: AsyncSession, shift: Shift, body: SpecialCreate, actor: AccessClaims
-) -> tuple[dict[str, Any], list[OutEvent]]:
+) -> dict[str, Any]:
     require_manager(actor)
     if shift.status == "closed":
         raise ApiError(ErrorCode.INVALID_TRANSITION, "a closed shift takes no specials")
@@ -105,7 +105,7 @@ async def add_special(
         session.add(row)
     session.add(audit(actor, "special", item.id, "create", None, item.audit_view()))
     await session.commit()
-    return _with_stock(item, row, utcnow()), []
+    return _with_stock(item, row, utcnow())
 
 
 def _aware(value: datetime | None, field: str) -> datetime | None:

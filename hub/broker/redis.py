@@ -115,6 +115,9 @@ class RedisBroker:
     async def start(self, handler: BrokerEventHandler) -> None:
         self._handler = handler
         self._pubsub = self._redis.pubsub()
+        if self._topics:
+            with contextlib.suppress(RedisError, OSError):  # else the reader resubscribes once Redis answers
+                await self._pubsub.subscribe(*(self._channel(t) for t in self._topics))
         self._reader = asyncio.create_task(self._read_forever(), name="redis-broker-reader")
 
     async def publish(
@@ -153,7 +156,10 @@ class RedisBroker:
 
     async def subscribe(self, topics: Iterable[str]) -> None:
         new = [t for t in topics if t not in self._topics]
-        if not new or self._pubsub is None:
+        if not new:
+            return
+        if self._pubsub is None:  # not started: start() subscribes them
+            self._topics.update(new)
             return
         try:
             await self._pubsub.subscribe(*(self._channel(t) for t in new))

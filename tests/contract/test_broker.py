@@ -64,6 +64,15 @@ async def test_topics_are_independent_and_conflated_topics_keep_no_history(broke
     assert (await broker.position("kds:5")).seq == 0
 
 
+async def test_topics_subscribed_before_start_are_delivered(broker: Broker) -> None:
+    got: list[Publication] = []
+    await broker.subscribe(["kds:8"])
+    await broker.start(got.append)
+    await _settle(broker)
+    await broker.publish("kds:8", "e", b"{}", reliable=True, ts=time.time())
+    await _until(lambda: len(got) == 1)
+
+
 async def test_ping(broker: Broker) -> None:
     await broker.ping()
 
