@@ -46,7 +46,10 @@ def create_app(settings: Settings) -> Starlette:
         hub_config = settings.hub_config()
         db = Database(settings.database_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
         broker = create_broker(
-            settings.broker_url, history_size=settings.history_size, history_ttl_s=settings.history_ttl_s
+            settings.broker_url,
+            history_size=settings.history_size,
+            history_ttl_s=settings.history_ttl_s,
+            namespace=settings.redis_namespace,
         )
         auth = AuthService(
             signer=TokenSigner(settings.signing_key, access_ttl_s=settings.access_ttl_s),

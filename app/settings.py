@@ -35,6 +35,7 @@ class Settings:
     db_pool_size: int = 10  # HUB_DB_POOL_SIZE
     db_timeout_s: float = 10.0  # HUB_DB_TIMEOUT_S
     broker_url: str = ""  # HUB_BROKER_URL
+    redis_namespace: str = "fx"  # HUB_REDIS_NAMESPACE (key prefix: several deployments may share one Redis)
     secret_key: str = ""  # HUB_SECRET_KEY
     node_id: str = ""  # HUB_NODE_ID (default: hostname-pid)
     log_level: str = "info"  # HUB_LOG_LEVEL

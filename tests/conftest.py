@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from app.migrate import upgrade
 from app.security import PasswordHashing
 from app.seed import DEMO_PASSWORD, seed
 from app.settings import Settings
+from tests.support.backends import BACKEND, PostgresDatabases
 from tests.support.server import RunningServer, run_server
 
 
@@ -36,11 +38,7 @@ def service_url(name: str) -> str | None:
     return url
 
 
-@pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Migrate and seed once; each test gets a copy (argon2 hashing once, not per test)."""
-    path = tmp_path_factory.mktemp("template") / "hub.db"
-    url = f"sqlite+aiosqlite:///{path}"
+def _fill(url: str) -> None:
     upgrade(url)
 
     async def fill() -> None:
@@ -49,19 +47,56 @@ def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         await db.close()
 
     asyncio.run(fill())
-    return path
+
+
+@pytest.fixture(scope="session")
+def postgres() -> PostgresDatabases:
+    return PostgresDatabases(service_url("HUB_TEST_DATABASE_URL"))
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Migrate and seed once; each test gets a copy (argon2 hashing once, not per test)."""
+    if BACKEND == "postgres":
+        pg: PostgresDatabases = request.getfixturevalue("postgres")
+        name = pg.create(prefix="hub_tpl")
+        try:
+            _fill(pg.url(name))
+            yield name
+        finally:
+            pg.drop(name)
+        return
+    path = tmp_path_factory.mktemp("template") / "hub.db"
+    _fill(f"sqlite+aiosqlite:///{path}")
+    yield str(path)
 
 
 @pytest.fixture
-def database_url(template_db: Path, tmp_path: Path) -> str:
+def database_url(template_db: str, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    if BACKEND == "postgres":
+        pg: PostgresDatabases = request.getfixturevalue("postgres")
+        name = pg.create(template=template_db)
+        try:
+            yield pg.url(name)
+        finally:
+            pg.drop(name)
+        return
     target = tmp_path / "hub.db"
     shutil.copy(template_db, target)
-    return f"sqlite+aiosqlite:///{target}"
+    yield f"sqlite+aiosqlite:///{target}"
 
 
 @pytest.fixture
-def settings(request: pytest.FixtureRequest, database_url: str) -> Settings:
-    base = Settings(database_url=database_url, node_id="test", drain_s=2.0)
+def broker_settings() -> dict[str, str]:
+    """The Redis broker under a namespace of this test's own in the postgres configuration, else in-process."""
+    if BACKEND == "postgres":
+        return {"broker_url": service_url("HUB_TEST_REDIS_URL"), "redis_namespace": f"t{uuid.uuid4().hex[:10]}"}
+    return {}
+
+
+@pytest.fixture
+def settings(request: pytest.FixtureRequest, database_url: str, broker_settings: dict[str, str]) -> Settings:
+    base = Settings(database_url=database_url, node_id="test", drain_s=2.0, **broker_settings)  # type: ignore[arg-type]
     marker = request.node.get_closest_marker("hub")
     return replace(base, **marker.kwargs) if marker else base
 

@@ -7,7 +7,9 @@ import time
 
 import pytest
 import websockets
+from sqlalchemy import text
 
+from app.db import Database
 from app.security import TokenSigner
 from tests.support.server import RunningServer, closed_with, command, recv, send
 from tests.support.timing import MS
@@ -152,12 +154,13 @@ async def test_sustained_abuse_closes_4429(server: RunningServer) -> None:
 async def test_server_fault_is_internal_and_connection_stays(server: RunningServer) -> None:
     """Break the database under the running server: the authorizer's query fails, the client gets
     ``internal`` (no details), and the connection survives."""
-    import sqlite3
-
     ws = await server.as_user("chef")
-    path = server.settings.database_url.split("///", 1)[1]
-    with sqlite3.connect(path) as db:
-        db.execute("ALTER TABLE shifts RENAME TO shifts_gone")
+    db = Database(server.settings.database_url)  # a connection of the test's own, on the same database
+    try:
+        async with db.engine.begin() as conn:
+            await conn.execute(text("ALTER TABLE shifts RENAME TO shifts_gone"))
+    finally:
+        await db.close()
     error = await command(ws, {"type": "subscribe", "id": 9, "topic": "shift:1"})
     assert error["code"] == "internal" and error["message"] == "internal error"
     assert (await command(ws, {"type": "ping", "id": 10}))["type"] == "pong"
