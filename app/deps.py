@@ -8,10 +8,11 @@ from app.errors import ApiError
 from app.security import AccessClaims
 from app.services.events import OutEvent, publish_all
 from app.state import app_state
-from hub.broker.base import BrokerUnavailable
 from hub.codes import ErrorCode
 
-__all__ = ["actor", "bearer_token", "path_id", "publish", "state"]
+__all__ = ["actor", "bearer_token", "path_id", "publish", "require_broker", "state"]
+
+_RETRY_AFTER_S = "2"
 
 state = app_state
 
@@ -43,11 +44,22 @@ def path_id(request: Request, name: str = "id") -> int:
     return value
 
 
-async def publish(request: Request, events: list[OutEvent]) -> None:
-    """Publish after commit, before responding (protocol.md §3 "No loss")."""
-    try:
-        await publish_all(app_state(request).hub, events)
-    except BrokerUnavailable:
+def require_broker(request: Request) -> None:
+    """Issue 6: a change that must be published is refused (503) while the broker is known to be down,
+    before anything is written, rather than written and not delivered."""
+    if not app_state(request).hub.broker.up:
         raise ApiError(
-            ErrorCode.UNAVAILABLE, "saved, but the event broker is unavailable: live devices will resync", status=503
-        ) from None
+            ErrorCode.UNAVAILABLE,
+            "the event broker is unreachable: nothing was saved, retry shortly",
+            status=503,
+            headers={"Retry-After": _RETRY_AFTER_S},
+        )
+
+
+async def publish(request: Request, events: list[OutEvent]) -> None:
+    """Publish after commit, before responding (protocol.md §3 "No loss").
+
+    If the broker fails between the commit and here, the events are queued in order and published as
+    soon as it answers (``hub.redelivery``): the change is saved, so the call still succeeds.
+    """
+    await publish_all(app_state(request).hub, events)

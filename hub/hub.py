@@ -29,6 +29,7 @@ from hub.positions.base import PositionStore
 from hub.presence.base import PresenceStore
 from hub.protocol import frames
 from hub.protocol.commands import CommandId, Position, Subscribe
+from hub.redelivery import Redelivery
 from hub.sender import Corker, SendStats
 from hub.subscriptions import Subscriptions
 from hub.tasks import TaskSet
@@ -66,17 +67,19 @@ class Hub:
         self.corker = Corker(self.send_stats)
         self.connections: dict[str, Connection] = {}
         self.subscriptions = Subscriptions(self)
+        self.redelivery = Redelivery(self.publish, self.tasks)
         # (user_id, device_id) -> open connections on this node: O(1) "last socket of this device?" on close
         # (scanning every connection per close made a drain of n sockets cost n²).
         self._device_sockets: dict[tuple[int, str], int] = {}
         self.gps = GpsIngestor(self, positions, per_s=config.gps_per_s, may_send=may_send_gps) if positions else None
         self.dispatcher = Dispatcher(self)
         self._ticker: asyncio.Task[None] | None = None
+        self._seen_reconnects = self._seen_dropped = 0
 
     # ---- lifecycle ----
 
     async def start(self) -> None:
-        await self.broker.start(self.subscriptions.on_publication)
+        await self.broker.start(self.subscriptions.on_publication, self.subscriptions.continuity.check_all)
         self._ticker = self.tasks.spawn(self._tick_forever(), name="hub-ticker")
 
     async def drain(self) -> None:
@@ -88,6 +91,8 @@ class Hub:
             await asyncio.sleep(0.05)
         if self._ticker is not None:
             self._ticker.cancel()
+        if len(self.redelivery):
+            log.error("stopping with %d committed events never delivered (broker down)", len(self.redelivery))
         await self.tasks.cancel_all(max(0.0, deadline - time.monotonic()), "hub draining")
 
     # ---- connections ----
@@ -228,6 +233,15 @@ class Hub:
                 metrics.frames_received.labels(label).inc(count)
         if self.gps is not None:
             self.gps.flush_metrics()
+        broker = self.broker
+        metrics.broker_up.set(1 if broker.up else 0)
+        metrics.publish_pending.set(len(self.redelivery))
+        if broker.reconnects > self._seen_reconnects:
+            metrics.broker_reconnects.inc(broker.reconnects - self._seen_reconnects)
+            self._seen_reconnects = broker.reconnects
+        if broker.dropped_volatile > self._seen_dropped:
+            metrics.broker_dropped.inc(broker.dropped_volatile - self._seen_dropped)
+            self._seen_dropped = broker.dropped_volatile
         samples, stats.latency_samples = stats.latency_samples, []
         if samples:
             observe_many(metrics.publish_to_send, [max(0.0, sample) for sample in samples])

@@ -42,12 +42,35 @@ class HubMetrics:
         self.disconnects = Counter("hub_disconnects", "Connections closed, by close code", ["code"], registry=r)
         self.gps_positions = Counter("hub_gps_positions", "GPS positions accepted", registry=r)
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
+        self.broker_up = Gauge(
+            "hub_broker_up", "1 while the broker is reachable (live channel and commands)", multiprocess_mode="min",
+            registry=r,
+        )
+        self.broker_reconnects = Counter("hub_broker_reconnects", "Broker live channel re-established", registry=r)
+        self.broker_dropped = Counter(
+            "hub_broker_dropped", "GPS publications dropped while the broker was down", registry=r
+        )
+        self.stream_gaps = Counter(
+            "hub_stream_gaps",
+            "Reliable-topic gaps seen on the live channel, by outcome (filled from history, lost, duplicate)",
+            ["outcome"],
+            registry=r,
+        )
+        self.publish_pending = Gauge(
+            "hub_publish_pending",
+            "Committed events waiting for the broker to come back (delivered in order once it does)",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
         # Series of the closed label sets exist from the start, so dashboards and alerts see zeros.
         for reason in DROP_REASONS:
             self.dropped_frames.labels(reason)
         for code in CloseCode:
             self.disconnects.labels(str(int(code)))
         self.disconnects.labels("client")
+        for outcome in ("filled", "lost", "duplicate"):
+            self.stream_gaps.labels(outcome)
+        self.broker_up.set(1)
 
 
 def observe_many(histogram: Histogram, samples: Sequence[float]) -> None:

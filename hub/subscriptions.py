@@ -14,6 +14,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from hub.codes import CloseCode, ErrorCode
+from hub.continuity import Continuity
 from hub.errors import ProtocolError
 from hub.history import HistoryResult, Publication, Replay, merge, new_epoch, resume
 from hub.presence.base import PresenceMember
@@ -39,6 +40,9 @@ class Subscriptions:
         self._reliable: dict[str, bool] = {}
         self._conflated_seq: dict[str, int] = {}
         self._conflated_epoch = new_epoch()
+        self.continuity = Continuity(
+            hub.broker, hub.tasks, deliver=self._fan_out, lost=self._close_topic, counted=self._count_gap
+        )
 
     async def subscribe(self, conn: Connection, command: Subscribe) -> None:
         """protocol.md §2.2 subscribe: reply ``subscribed``, replay when asked, then live — no gap, no duplicate."""
@@ -96,6 +100,7 @@ class Subscriptions:
         for pub in merged.publications:
             conn.sender.push(text_frame(frames.encode_event(pub)), pub.ts)
         self.by_topic[topic.name][conn] = None  # live from here: no await since the merge, so nothing slipped
+        self.continuity.follow(topic.name, top)
         if not merged.complete:
             conn.log.warning("hole in %s after seq %s: closing so the client resumes", topic.name, after)
             conn.request_close(CloseCode.SLOW_CONSUMER, "stream gap: resume with since", flush=True)
@@ -162,11 +167,20 @@ class Subscriptions:
         if not subs:
             del self.by_topic[topic]
             self._reliable.pop(topic, None)
+            self.continuity.forget(topic)
             await self.hub.broker.unsubscribe([topic])
         await self.hub.presence.remove(topic, conn.conn_id)
 
     def on_publication(self, pub: Publication) -> None:
-        """Broker handler: build the wire frame once, hand the same bytes to every subscriber, never await."""
+        """Broker handler: reliable publications pass the continuity check (gap-free, in order), then fan out."""
+        if pub.topic not in self.by_topic:
+            return
+        if self._reliable.get(pub.topic, True) and not self.continuity.admit(pub):
+            return
+        self._fan_out(pub)
+
+    def _fan_out(self, pub: Publication) -> None:
+        """Build the wire frame once, hand the same bytes to every subscriber, never await."""
         subs = self.by_topic.get(pub.topic)
         if not subs:
             return
@@ -190,3 +204,11 @@ class Subscriptions:
                 conn.sender.push_conflated(key, wire, ts)
             else:
                 buffer.append(pub)
+
+    def _close_topic(self, topic: str, reason: str) -> None:
+        """Unrecoverable gap on ``topic``: its subscribers resume (and refetch their snapshot if need be)."""
+        for conn in list(self.by_topic.get(topic, ())):
+            conn.request_close(CloseCode.SLOW_CONSUMER, "stream gap: resume with since", flush=True)
+
+    def _count_gap(self, outcome: str) -> None:
+        self.hub.metrics.stream_gaps.labels(outcome).inc()

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.deps import actor, path_id, publish, state
+from app.deps import actor, path_id, publish, require_broker, state
 from app.errors import parse_body
 from app.models.menu import CategoryCreate, InventoryPatch, ItemCreate, ItemUpdate, SpecialCreate
 from app.responses import json_response
@@ -85,6 +85,7 @@ async def set_inventory(request: Request) -> Response:
     body = await parse_body(request, InventoryPatch)
     shift_id = path_id(request)
     st = state(request)
+    require_broker(request)
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)

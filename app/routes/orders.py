@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.deps import actor, path_id, publish, state
+from app.deps import actor, path_id, publish, require_broker, state
 from app.errors import ApiError, parse_body
 from app.models.order import AdvanceBody, CancelBody, OrderCreate
 from app.responses import json_response
@@ -40,6 +40,7 @@ async def place_order(request: Request) -> Response:
     key = _idempotency_key(request)
     idem = (key, orders.request_hash(shift_id, body)) if key else None
     st = state(request)
+    require_broker(request)
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)
@@ -86,6 +87,7 @@ async def _ticket_change(request: Request, action: str) -> Response:
     st = state(request)
     async with st.db.session() as session:
         order, _ = await tickets.load_order(session, order_id, who)
+    require_broker(request)
     async with st.locks.hold(order.shift_id):
         async with st.db.session() as session:
             order, _ = await tickets.load_order(session, order_id, who)
@@ -112,6 +114,7 @@ async def advance_ready(request: Request) -> Response:
     who = await actor(request)
     shift_id = path_id(request)
     st = state(request)
+    require_broker(request)
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.deps import actor, path_id, publish, state
+from app.deps import actor, path_id, publish, require_broker, state
 from app.errors import ApiError, parse_body
 from app.models.shift import ShiftConfigUpdate, ShiftCreate
 from app.responses import json_response
@@ -19,6 +19,7 @@ __all__ = ["routes"]
 async def check_in(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, ShiftCreate)
+    require_broker(request)
     async with state(request).db.session() as session:
         shift, events = await shifts.check_in(session, truck_id=body.truck_id, location_id=body.location_id, actor=who)
     await publish(request, events)
@@ -38,6 +39,7 @@ async def active(request: Request) -> Response:
 def _lifecycle(action: str):  # type: ignore[no-untyped-def]
     async def endpoint(request: Request) -> Response:
         who = await actor(request)
+        require_broker(request)
         async with state(request).db.session() as session:
             shift, events = await shifts.change_status(session, shift_id=path_id(request), action=action, actor=who)
         await publish(request, events)
@@ -57,6 +59,7 @@ async def get_config(request: Request) -> Response:
 async def patch_config(request: Request) -> Response:
     who = await actor(request)
     patch = await parse_body(request, ShiftConfigUpdate)
+    require_broker(request)
     async with state(request).db.session() as session:
         shift, events = await shifts.update_config(session, shift_id=path_id(request), patch=patch, actor=who)
     await publish(request, events)

@@ -20,8 +20,6 @@ class OutEvent:
 async def publish_all(hub: Hub, events: list[OutEvent]) -> None:
     """Publish in order. protocol.md §3: called after commit and before the REST call returns.
 
-    Raises:
-        BrokerUnavailable: propagated so the route answers 503 instead of pretending delivery.
+    Events the broker could not take are queued and delivered, in order, once it is back.
     """
-    for ev in events:
-        await hub.publish(ev.topic, ev.event, ev.data)
+    await hub.redelivery.publish_all([(ev.topic, ev.event, ev.data) for ev in events])

@@ -12,7 +12,7 @@ Guarantees every implementation owes:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 from hub.history import HistoryResult, Publication
@@ -32,9 +32,19 @@ class BrokerEventHandler(Protocol):
 class Broker(Protocol):
     single_node: bool
     """True when this process is the only node (publications need not leave it)."""
+    up: bool
+    """False from the moment the broker is found unreachable until it answers again (``/readyz``, metrics)."""
+    reconnects: int
+    """How many times the live channel was re-established after being lost."""
+    dropped_volatile: int
+    """Volatile publications dropped because the broker was down."""
 
-    async def start(self, handler: BrokerEventHandler) -> None:
-        """Begin delivering publications of subscribed topics to ``handler``."""
+    async def start(self, handler: BrokerEventHandler, on_reconnect: Callable[[], None] | None = None) -> None:
+        """Begin delivering publications of subscribed topics to ``handler``.
+
+        ``on_reconnect`` is called after the live channel was lost and re-established: whatever was
+        published meanwhile never reached ``handler`` and must be read back from history.
+        """
         ...
 
     async def publish(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from hub.broker.base import Broker, BrokerEventHandler
 from hub.history import HistoryResult, Publication, Stream
@@ -16,6 +16,9 @@ class MemoryBroker:
     """Publishes by calling the handler directly, so delivery is done when ``publish`` returns."""
 
     single_node = True
+    up = True
+    reconnects = 0
+    dropped_volatile = 0
 
     def __init__(self, *, history_size: int = 1000, history_ttl_s: float = 900.0) -> None:
         self._size = history_size
@@ -29,8 +32,8 @@ class MemoryBroker:
             stream = self._streams[topic] = Stream(size=self._size, ttl_s=self._ttl)
         return stream
 
-    async def start(self, handler: BrokerEventHandler) -> None:
-        self._handler = handler
+    async def start(self, handler: BrokerEventHandler, on_reconnect: Callable[[], None] | None = None) -> None:
+        self._handler = handler  # in-process: never disconnected, so ``on_reconnect`` is never called
 
     async def publish(
         self, topic: str, event: str, data: bytes, *, reliable: bool, ts: float, key: str | None = None

@@ -20,7 +20,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
@@ -96,7 +96,9 @@ class RedisBroker:
         self._wake = asyncio.Event()
         self._volatile: list[tuple[str, bytes]] = []
         self._flushing = False
+        self._on_reconnect: Callable[[], None] | None = None
         self.dropped_volatile = 0
+        self.reconnects = 0
         self.up = True
 
     # ---- keys ----
@@ -112,8 +114,9 @@ class RedisBroker:
 
     # ---- Broker ----
 
-    async def start(self, handler: BrokerEventHandler) -> None:
+    async def start(self, handler: BrokerEventHandler, on_reconnect: Callable[[], None] | None = None) -> None:
         self._handler = handler
+        self._on_reconnect = on_reconnect
         self._pubsub = self._redis.pubsub()
         if self._topics:
             with contextlib.suppress(RedisError, OSError):  # else the reader resubscribes once Redis answers
@@ -129,11 +132,15 @@ class RedisBroker:
                 keys=[self._meta(topic), self._history(topic)],
                 args=[new_epoch(), header, data, self._size if reliable else 0, self._ttl, self._channel(topic)],
             )
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
             raise BrokerUnavailable(f"redis: {exc}") from exc
         return Publication(topic, int(seq), _text(epoch), event, data, ts, key)
 
     def publish_volatile(self, topic: str, event: str, data: bytes, *, ts: float, key: str) -> None:
+        if not self.up:  # superseded within seconds anyway: drop rather than queue behind a dead connection
+            self.dropped_volatile += 1
+            return
         header = orjson.dumps([ts, event, key])
         self._volatile.append((self._channel(topic), b"\n0\n" + header + b"\n" + data))
         if not self._flushing:
@@ -149,7 +156,7 @@ class RedisBroker:
                         for channel, message in batch:
                             pipe.publish(channel, message)
                         await pipe.execute()
-                except RedisError:
+                except (RedisError, OSError):
                     self.dropped_volatile += len(batch)
         finally:
             self._flushing = False
@@ -194,14 +201,17 @@ class RedisBroker:
             reply: list[Any] = await self._read(
                 keys=[self._meta(topic), self._history(topic)], args=[new_epoch(), self._ttl, int(with_history)]
             )
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
+            self._lost(exc)
             raise BrokerUnavailable(f"redis: {exc}") from exc
         return reply
 
     async def ping(self) -> None:
+        if not self.up:
+            raise BrokerUnavailable("redis: connection lost, reconnecting")
         try:
             await self._redis.ping()
-        except RedisError as exc:
+        except (RedisError, OSError) as exc:
             raise BrokerUnavailable(f"redis: {exc}") from exc
 
     async def close(self) -> None:
@@ -217,28 +227,49 @@ class RedisBroker:
 
     # ---- live fan-out ----
 
+    def _lost(self, exc: BaseException) -> None:
+        if self.up:
+            log.warning("redis unreachable (%s): reconnecting with backoff", exc)
+        self.up = False
+
     async def _read_forever(self) -> None:
         delay = self._retry_s
+        broken = False
         while True:
             pubsub = self._pubsub
             assert pubsub is not None
             if not self._topics:
                 self._wake.clear()
-                await self._wake.wait()
+                if self.up:
+                    await self._wake.wait()
+                    continue
+                with contextlib.suppress(TimeoutError):  # down with nothing subscribed: probe with PING
+                    await asyncio.wait_for(self._wake.wait(), delay)
+                try:
+                    await self._redis.ping()
+                except (RedisError, OSError):
+                    delay = min(delay * 2, 10.0)
+                    continue
+                log.info("redis reachable again")
+                self.up, delay = True, self._retry_s
+                self.reconnects += 1
                 continue
             try:
                 message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1.0)
             except (RedisError, OSError, RuntimeError) as exc:  # RuntimeError: pub/sub not connected yet
-                if self.up:
-                    log.warning("redis pub/sub lost (%s): reconnecting", exc)
-                self.up = False
+                self._lost(exc)
+                broken = True
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
                 await self._resubscribe()
                 continue
-            if not self.up:
+            if not self.up or broken:
+                # Whatever was published while the channel was down never arrived: the hub reads it back.
                 log.info("redis pub/sub back: %d topics resubscribed", len(self._topics))
-                self.up, delay = True, self._retry_s
+                self.up, broken, delay = True, False, self._retry_s
+                self.reconnects += 1
+                if self._on_reconnect is not None:
+                    self._on_reconnect()
             if message is not None and message.get("type") == "message":
                 self._deliver(_text(message["channel"]), message["data"])
 
