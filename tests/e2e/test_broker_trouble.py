@@ -1,0 +1,169 @@
+"""Redis stops and comes back in the middle of a stream of tickets (issue 6 "Redis trouble").
+
+Two hub nodes (two real uvicorn servers) share one database and a Redis of the test's own,
+which the test kills (-9) and restarts while kitchens keep ordering through both nodes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.settings import Settings
+from tests.support.kitchen import open_shift, order, subscribe
+from tests.support.redis_server import PrivateRedis, private_redis
+from tests.support.server import RunningServer, closed_with, command, recv, run_server
+from tests.support.timing import MS
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+def _node(settings: Settings, redis: PrivateRedis, name: str) -> Settings:
+    return replace(settings, broker_url=redis.url, redis_namespace="trouble", node_id=name)
+
+
+async def _until(check: Any, timeout: float = 20_000 * MS) -> None:
+    """Poll ``check()`` (async, truthy when done) until it holds."""
+    async with asyncio.timeout(timeout):
+        while not await check():
+            await asyncio.sleep(50 * MS)
+
+
+async def _ready(server: RunningServer) -> int:
+    async with server.client() as http:
+        return (await http.get("/readyz")).status_code
+
+
+def _metric(text: str, name: str) -> float:
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+async def _metrics(server: RunningServer) -> str:
+    async with server.client() as http:
+        return (await http.get("/metrics")).text
+
+
+class Kitchen:
+    """Orders through both nodes in turn until stopped; remembers what was accepted and what was refused."""
+
+    def __init__(self, clients: list[httpx.AsyncClient], shift_id: int) -> None:
+        self.clients, self.shift_id = clients, shift_id
+        self.accepted: list[int] = []
+        self.refused: list[httpx.Response] = []
+        self.stop = asyncio.Event()
+
+    async def run(self) -> None:
+        i = 0
+        while not self.stop.is_set():
+            response = await order(self.clients[i % 2], self.shift_id, (8, 1))
+            if response.status_code == 201:
+                self.accepted.append(response.json()["id"])
+            else:
+                assert response.status_code == 503, response.text
+                self.refused.append(response)
+            i += 1
+            await asyncio.sleep(20 * MS)
+
+
+async def _created(ws: Any, want: set[int], timeout: float = 20_000 * MS) -> list[dict[str, Any]]:
+    """kds events until every ticket in ``want`` was created; fails on a close or a timeout."""
+    frames: list[dict[str, Any]] = []
+    seen: set[int] = set()
+    async with asyncio.timeout(timeout):
+        while not want <= seen:
+            frame = await recv(ws, timeout)
+            if frame["type"] == "event":
+                frames.append(frame)
+                if frame["event"] == "ticket.created":
+                    seen.add(frame["data"]["id"])
+    return frames
+
+
+async def test_redis_restart_mid_stream_loses_no_ticket(settings: Settings, tmp_path: Path) -> None:
+    async with (
+        private_redis(tmp_path, persistent=True) as redis,
+        run_server(_node(settings, redis, "a")) as node_a,
+        run_server(_node(settings, redis, "b")) as node_b,
+    ):
+        token = await node_a.token("manager")
+        async with node_a.client(token) as http_a, node_b.client(token) as http_b:
+            shift_id = await open_shift(http_a, max_orders_per_slot=10_000)
+            tablets = [await node.as_user("chef") for node in (node_a, node_b)]
+            tops = [await subscribe(ws, f"kds:{shift_id}") for ws in tablets]
+            kitchen = Kitchen([http_a, http_b], shift_id)
+            producing = asyncio.create_task(kitchen.run())
+            await _until(lambda: _true(len(kitchen.accepted) >= 10))
+
+            await redis.stop()
+            await _until(lambda: _both(node_a, node_b, 503))
+            assert _metric(await _metrics(node_a), "hub_broker_up") == 0
+            await _until(lambda: _true(len(kitchen.refused) >= 3))  # writes refused while down, not lost
+            during = len(kitchen.accepted)
+
+            await redis.start()
+            await _until(lambda: _both(node_a, node_b, 200))
+            await _until(lambda: _true(len(kitchen.accepted) >= during + 10))
+            kitchen.stop.set()
+            await producing
+
+        for response in kitchen.refused:
+            assert response.json()["error"]["code"] == "unavailable"
+            assert response.headers["retry-after"]
+        for ws, top in zip(tablets, tops, strict=True):
+            frames = await _created(ws, set(kitchen.accepted))
+            seqs = [f["seq"] for f in frames]
+            assert seqs == list(range(top["seq"] + 1, top["seq"] + 1 + len(seqs))), "gap or duplicate"
+            assert {f["epoch"] for f in frames} == {top["epoch"]}  # the AOF kept history: same epoch
+            assert [f["data"]["id"] for f in frames] == sorted(kitchen.accepted)
+            assert (await command(ws, {"type": "ping", "id": "alive"}))["type"] == "pong"  # never closed
+        text = await _metrics(node_a)
+        assert _metric(text, "hub_broker_up") == 1
+        assert _metric(text, "hub_broker_reconnects_total") >= 1
+
+
+async def test_redis_losing_its_data_closes_tablets_so_they_refetch(settings: Settings, tmp_path: Path) -> None:
+    """No persistence: history is gone after the restart (new epoch). Nothing can be replayed, so the
+    tablet is told (4500), resumes with its old position, gets ``recovered: false`` and refetches."""
+    async with private_redis(tmp_path, persistent=False) as redis, run_server(_node(settings, redis, "a")) as node:
+        token = await node.token("manager")
+        async with node.client(token) as http:
+            shift_id = await open_shift(http, max_orders_per_slot=10_000)
+            tablet = await node.as_user("chef")
+            top = await subscribe(tablet, f"kds:{shift_id}")
+            first = (await order(http, shift_id, (8, 1))).json()["id"]
+            (created,) = await _created(tablet, {first})
+
+            await redis.stop()
+            await _until(lambda: _both(node, node, 503))
+            await redis.start()
+            await _until(lambda: _both(node, node, 200))
+            second = await order(http, shift_id, (8, 1))
+            assert second.status_code == 201, second.text
+
+            code, _ = await closed_with(tablet, timeout=10_000 * MS)
+            assert code == 4500
+            again = await node.as_user("chef")
+            since = {"seq": created["seq"], "epoch": top["epoch"]}
+            resumed = await subscribe(again, f"kds:{shift_id}", since=since)
+            assert resumed["recovered"] is False and resumed["epoch"] != top["epoch"]
+            snapshot = (await http.get(f"/api/shifts/{shift_id}/kds")).json()
+            assert {t["id"] for t in snapshot["tickets"]} == {first, second.json()["id"]}
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _both(a: RunningServer, b: RunningServer, status: int) -> bool:
+    with contextlib.suppress(httpx.HTTPError):
+        return await _ready(a) == status and await _ready(b) == status
+    return False
