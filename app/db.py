@@ -30,6 +30,11 @@ class Database:
         if is_sqlite(url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.session = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
+        # Postgres: a small pool of its own for per-shift advisory locks (app.services.serial), so lock holders
+        # never compete with request sessions for a connection.
+        self.lock_engine: AsyncEngine | None = None
+        if not is_sqlite(url):
+            self.lock_engine = create_async_engine(url, **{**kwargs, "pool_size": max(2, pool_size // 2)})
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
@@ -37,6 +42,8 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+        if self.lock_engine is not None:
+            await self.lock_engine.dispose()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
+from app.backends import shared_stores, shift_locks
 from app.db import Database
 from app.errors import exception_handlers
 from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
@@ -19,15 +20,12 @@ from app.middleware import RequestMiddleware
 from app.routes import all_routes
 from app.security import PasswordHashing, TokenSigner
 from app.services.auth import AuthService
-from app.services.serial import LocalShiftLocks
 from app.settings import Settings
 from app.state import AppState
 from app.throttle import LoginThrottle
 from hub.broker import create_broker
 from hub.hub import Hub
 from hub.metrics import HubMetrics
-from hub.positions import MemoryPositions
-from hub.presence import MemoryPresence
 from hub.topics import TopicRegistry
 
 __all__ = ["create_app"]
@@ -61,8 +59,7 @@ def create_app(settings: Settings) -> Starlette:
             ),
             refresh_ttl_s=settings.refresh_ttl_s,
         )
-        presence = MemoryPresence()
-        positions = MemoryPositions(ttl_s=settings.position_ttl_s)
+        presence, positions = shared_stores(settings, broker)
         hub = Hub(
             config=hub_config,
             broker=broker,
@@ -75,6 +72,7 @@ def create_app(settings: Settings) -> Starlette:
             positions=positions,
             may_send_gps=is_driver,
         )
+        await presence.start()
         await hub.start()
         # Everything built so far (modules, ORM mappers, settings) lives as long as the process: move it out of
         # the collector's sight so full collections only walk what requests and sockets create (shorter pauses).
@@ -84,7 +82,7 @@ def create_app(settings: Settings) -> Starlette:
             "hub node %s ready (env=%s, broker=%s)", hub_config.node_id, settings.env, settings.broker_url or "memory"
         )
         try:
-            state = AppState(settings, db, hub, auth, MetricsExporter(registry), LocalShiftLocks(), positions)
+            state = AppState(settings, db, hub, auth, MetricsExporter(registry), shift_locks(db), positions)
             yield {"app": state, "hub": hub}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from hub.auth import Authenticator, Authorizer, DeviceTracker, Principal
-from hub.broker.base import Broker
+from hub.broker.base import Broker, BrokerUnavailable
 from hub.codes import CloseCode, ErrorCode
 from hub.config import HubConfig
 from hub.connection import Connection
@@ -38,6 +38,9 @@ from hub.topics import TopicRegistry
 __all__ = ["Hub"]
 
 log = logging.getLogger("hub")
+
+#: Node-to-node messages (not a client topic: no family parses it, so no client can subscribe to it).
+CONTROL_TOPIC = "_hub:control"
 
 class Hub:
     def __init__(
@@ -79,7 +82,11 @@ class Hub:
     # ---- lifecycle ----
 
     async def start(self) -> None:
-        await self.broker.start(self.subscriptions.on_publication, self.subscriptions.continuity.check_all)
+        if self.broker.single_node:
+            await self.broker.start(self.subscriptions.on_publication)
+        else:
+            await self.broker.subscribe([CONTROL_TOPIC])
+            await self.broker.start(self._on_publication, self.subscriptions.continuity.check_all)
         self._ticker = self.tasks.spawn(self._tick_forever(), name="hub-ticker")
 
     async def drain(self) -> None:
@@ -183,6 +190,42 @@ class Hub:
                 conn.push_error(ErrorCode.UNAUTHORIZED, reason)
             conn.request_close(code, reason, flush=True)
         return len(matched)
+
+    async def close_everywhere(self, match: dict[str, Any], code: CloseCode, reason: str) -> int:
+        """Close matching connections on every node (logout, device removed); returns how many closed here.
+
+        ``match``: ``{"session_id": …}`` or ``{"user_id": …, "device_id": …}``. Other nodes hear it through
+        the broker; if the broker is down they do not, and those sockets last until their access token
+        expires (at most ``HUB_ACCESS_TTL_S``), as the token itself is refused everywhere at once.
+        """
+        closed = self._close_matching(match, code, reason)
+        if not self.broker.single_node:
+            message = orjson.dumps({"node": self.config.node_id, "match": match, "code": int(code), "reason": reason})
+            try:
+                await self.broker.publish(CONTROL_TOPIC, "close", message, reliable=False, ts=time.time())
+            except BrokerUnavailable:
+                log.warning("broker down: other nodes not told to close %s", match)
+        return closed
+
+    def _close_matching(self, match: dict[str, Any], code: CloseCode, reason: str) -> int:
+        if "session_id" in match:
+            return self.close_where(lambda p, _c: p.session_id == match["session_id"], code, reason)
+        user_id, device_id = match["user_id"], match["device_id"]
+        return self.close_where(
+            lambda p, c: p.user_id == user_id and c.device is not None and c.device.id == device_id, code, reason
+        )
+
+    def _on_publication(self, pub: Publication) -> None:
+        """Broker handler of a multi-node hub: node-to-node messages first, then subscribers."""
+        if pub.topic != CONTROL_TOPIC:
+            self.subscriptions.on_publication(pub)
+            return
+        try:
+            message = orjson.loads(pub.data)
+            if message["node"] != self.config.node_id and pub.event == "close":
+                self._close_matching(message["match"], CloseCode(message["code"]), message["reason"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed control message: %r", pub.data[:200])
 
     # ---- commands ----
 

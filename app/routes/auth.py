@@ -50,7 +50,7 @@ async def logout(request: Request) -> Response:
     st = state(request)
     async with st.db.session() as session:
         await st.auth.logout(session, session_id=claims.session_id)
-    closed = st.hub.close_where(lambda p, _c: p.session_id == claims.session_id, CloseCode.UNAUTHORIZED, "logged out")
+    closed = await st.hub.close_everywhere({"session_id": claims.session_id}, CloseCode.UNAUTHORIZED, "logged out")
     return json_response({"status": "logged_out", "closed_connections": closed})
 
 

@@ -52,10 +52,8 @@ async def delete_device(request: Request) -> Response:
             raise ApiError(ErrorCode.NOT_FOUND, f"no device {device_id!r}")
         await session.delete(row)
         await session.commit()
-    st.hub.close_where(
-        lambda p, c: p.user_id == who.user_id and c.device is not None and c.device.id == device_id,
-        CloseCode.UNAUTHORIZED,
-        "device removed",
+    await st.hub.close_everywhere(
+        {"user_id": who.user_id, "device_id": device_id}, CloseCode.UNAUTHORIZED, "device removed"
     )
     return Response(status_code=204)
 

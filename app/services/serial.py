@@ -6,8 +6,8 @@ nothing twice. A writer holds the shift's lock from its transaction until its ev
 published; a snapshot holds it while reading rows and the position. Without it, a snapshot
 taken between a commit and its publish would contain the ticket *and* replay its event.
 
-``ShiftLocks`` is the seam: this in-process implementation serializes one process; the
-multi-process deployment (issue 6) needs one that spans processes.
+``ShiftLocks`` is the seam: ``LocalShiftLocks`` serializes one process; ``PostgresShiftLocks``
+adds a Postgres advisory lock per shift so every process writing to the database agrees.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Protocol
 
-__all__ = ["LocalShiftLocks", "ShiftLocks"]
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["LocalShiftLocks", "PostgresShiftLocks", "ShiftLocks"]
+
+_LOCK_CLASS = 0x46580001  # first key of pg_advisory_lock(int, int): "FX" shift locks, apart from other users
 
 
 class ShiftLocks(Protocol):
@@ -45,4 +50,35 @@ class LocalShiftLocks:
                 self._locks[shift_id] = (lock, users - 1)
 
 
+class PostgresShiftLocks:
+    """Session-level ``pg_advisory_lock(class, shift)`` on a connection of a pool of its own.
+
+    The lock must outlive the write's transaction (it covers the publish after the commit), so it
+    cannot be a transaction lock on the write's own connection. Its own pool means a holder never
+    waits for a connection that another waiter holds: a request takes its lock before any
+    database session. The local lock in front keeps one connection per shift per process.
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self._local = LocalShiftLocks()
+
+    @contextlib.asynccontextmanager
+    async def hold(self, shift_id: int) -> AsyncIterator[None]:
+        args = {"c": _LOCK_CLASS, "k": shift_id}
+        async with self._local.hold(shift_id), self._engine.connect() as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), args)
+            await conn.commit()  # nothing else runs on this connection: no transaction stays open meanwhile
+            try:
+                yield
+            finally:
+                try:
+                    await conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), args)
+                    await conn.commit()
+                except BaseException:
+                    await conn.invalidate()  # a dropped connection releases its session locks
+                    raise
+
+
 _check: type[ShiftLocks] = LocalShiftLocks
+_check_pg: type[ShiftLocks] = PostgresShiftLocks

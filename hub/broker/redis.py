@@ -101,6 +101,11 @@ class RedisBroker:
         self.reconnects = 0
         self.up = True
 
+    @property
+    def redis(self) -> Redis:
+        """The process's one connection pool: presence and positions share it (issue 6)."""
+        return self._redis
+
     # ---- keys ----
 
     def _meta(self, topic: str) -> str:

@@ -29,6 +29,10 @@ class PresenceMember:
 class PresenceStore(Protocol):
     """Entries of a node that dies must disappear within about two heartbeats (shared stores)."""
 
+    async def start(self) -> None:
+        """Begin whatever keeps this node's entries alive (shared stores)."""
+        ...
+
     async def add(self, topic: str, member: PresenceMember) -> None: ...
 
     async def remove(self, topic: str, conn_id: str) -> None: ...

@@ -11,6 +11,9 @@ class MemoryPresence:
     def __init__(self) -> None:
         self._topics: dict[str, dict[str, PresenceMember]] = {}
 
+    async def start(self) -> None:
+        return None
+
     async def add(self, topic: str, member: PresenceMember) -> None:
         self._topics.setdefault(topic, {})[member.conn_id] = member
 
