@@ -55,20 +55,24 @@ def postgres() -> PostgresDatabases:
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> Iterator[str]:
+def pg_template(postgres: PostgresDatabases) -> Iterator[str]:
+    """A migrated, seeded Postgres database to clone (``CREATE DATABASE … TEMPLATE``) per test."""
+    name = postgres.create(prefix="hub_tpl")
+    try:
+        _fill(postgres.url(name))
+        yield name
+    finally:
+        postgres.drop(name)
+
+
+@pytest.fixture(scope="session")
+def template_db(tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest) -> str:
     """Migrate and seed once; each test gets a copy (argon2 hashing once, not per test)."""
     if BACKEND == "postgres":
-        pg: PostgresDatabases = request.getfixturevalue("postgres")
-        name = pg.create(prefix="hub_tpl")
-        try:
-            _fill(pg.url(name))
-            yield name
-        finally:
-            pg.drop(name)
-        return
+        return str(request.getfixturevalue("pg_template"))
     path = tmp_path_factory.mktemp("template") / "hub.db"
     _fill(f"sqlite+aiosqlite:///{path}")
-    yield str(path)
+    return str(path)
 
 
 @pytest.fixture

@@ -1,0 +1,103 @@
+"""Real hub processes (``python -m app serve``) forming one cluster: one Postgres database, one Redis.
+
+Each node is a separate OS process on its own port, so nothing is shared but what a deployment
+shares: the database and Redis. Tests talk to them with the same helpers as to an in-process
+server (:class:`tests.support.server.RunningServer` only needs a port).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from app.settings import Settings
+from tests.support.server import RunningServer, free_port
+from tests.support.timing import MS, wait_until
+
+__all__ = ["HubProcess", "hub_process"]
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class HubProcess(RunningServer):
+    """A node in its own process; ``kill()`` is SIGKILL (no drain, no goodbye), ``stop()`` SIGTERM."""
+
+    proc: asyncio.subprocess.Process
+
+    async def kill(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.kill()
+            await self.proc.wait()
+
+    async def stop(self) -> None:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.proc.wait(), 20)
+            except TimeoutError:
+                await self.kill()
+
+
+def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "DATABASE_URL", "PORT", "WORKERS"))}
+    env.update(
+        PORT=str(port),
+        DATABASE_URL=settings.database_url,
+        HUB_BROKER_URL=settings.broker_url,
+        HUB_REDIS_NAMESPACE=settings.redis_namespace,
+        HUB_NODE_ID=settings.node_id,
+        HUB_HEARTBEAT_S=str(settings.heartbeat_s),
+        HUB_DRAIN_S=str(settings.drain_s),
+        HUB_LOG_LEVEL="warning",
+        **extra,
+    )
+    return env
+
+
+@contextlib.asynccontextmanager
+async def hub_process(settings: Settings, **extra_env: str) -> AsyncIterator[HubProcess]:
+    """Start a node and wait until ``/readyz`` answers 200 (database and broker reachable)."""
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "app",
+        "serve",
+        cwd=ROOT,
+        env=_env(settings, port, **extra_env),
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=None,  # the node's warnings show up in the test's output when it fails
+    )
+    node = HubProcess(settings, port, None)  # type: ignore[arg-type]  # no in-process uvicorn.Server
+    node.proc = proc
+    try:
+        async with httpx.AsyncClient(base_url=node.http) as http:
+
+            async def ready() -> bool:
+                if proc.returncode is not None:
+                    raise AssertionError(f"node {settings.node_id} exited with {proc.returncode} during start-up")
+                with contextlib.suppress(httpx.TransportError):
+                    return (await http.get("/readyz")).status_code == 200
+                return False
+
+            await wait_until(ready, timeout=30_000 * MS)
+        yield node
+    finally:
+        await node.stop()
+
+
+def metric(text: str, name: str, **labels: Any) -> float:
+    """One sample of a Prometheus text exposition (0 when absent)."""
+    wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
+    for line in text.splitlines():
+        if line.startswith(wanted + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
