@@ -43,6 +43,12 @@ def _seed(settings: Settings, *, reset: bool) -> None:
 
 def _serve(settings: Settings) -> None:
     setup_logging(settings.log_level)
+    if settings.workers > 1 and settings.database_url.startswith("sqlite"):
+        print(
+            "fusionx-hub: warning: several workers on SQLite share the file but not the per-shift snapshot lock; "
+            "use Postgres (DATABASE_URL=postgresql+asyncpg://…) for more than one process",
+            file=sys.stderr,
+        )
     if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # prometheus-client multiprocess mode: every worker writes its samples here; /metrics merges them.
         path = tempfile.mkdtemp(prefix="fusionx-prom-")

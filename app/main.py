@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator
 
 from prometheus_client import CollectorRegistry
+from prometheus_client import multiprocess as prom_multiprocess
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
@@ -15,7 +17,7 @@ from app.backends import shared_stores, shift_locks
 from app.db import Database
 from app.errors import exception_handlers
 from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
-from app.metrics import HttpMetrics, MetricsExporter
+from app.metrics import HttpMetrics, MetricsExporter, multiprocess_enabled
 from app.middleware import RequestMiddleware
 from app.routes import all_routes
 from app.security import PasswordHashing, TokenSigner
@@ -91,6 +93,8 @@ def create_app(settings: Settings) -> Starlette:
             await positions.close()
             await broker.close()
             await db.close()
+            if multiprocess_enabled():  # this worker's live gauges (connections) stop counting
+                prom_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
             log.info("hub node %s stopped", hub_config.node_id)
 
     return Starlette(

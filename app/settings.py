@@ -100,6 +100,11 @@ class Settings:
                 "HUB_SECRET_KEY must be set when HUB_ENV=production "
                 '(generate one with: python -c "import secrets; print(secrets.token_urlsafe(48))")'
             )
+        if self.workers > 1 and not self.broker_url:
+            raise SettingsError(
+                f"WORKERS={self.workers} needs HUB_BROKER_URL=redis://…: with the in-process broker each worker "
+                "would have its own topics, and a tablet on one worker would miss tickets placed through another"
+            )
         if self.production and (len(self.secret_key) < 32 or self.secret_key == DEV_SECRET_KEY):
             raise SettingsError("HUB_SECRET_KEY must be at least 32 characters and not the dev key")
 
@@ -109,7 +114,10 @@ class Settings:
 
     @property
     def node(self) -> str:
-        return self.node_id or f"{socket.gethostname()}-{os.getpid()}"
+        """Unique per process: workers of one ``serve`` each get their own (presence liveness, control messages)."""
+        if self.node_id and self.workers <= 1:
+            return self.node_id
+        return f"{self.node_id or socket.gethostname()}-{os.getpid()}"
 
     def hub_config(self) -> HubConfig:
         return HubConfig(

@@ -43,7 +43,7 @@ class HubMetrics:
         self.gps_positions = Counter("hub_gps_positions", "GPS positions accepted", registry=r)
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
         self.broker_up = Gauge(
-            "hub_broker_up", "1 while the broker is reachable (live channel and commands)", multiprocess_mode="min",
+            "hub_broker_up", "1 while the broker is reachable (live channel and commands)", multiprocess_mode="livemin",
             registry=r,
         )
         self.broker_reconnects = Counter("hub_broker_reconnects", "Broker live channel re-established", registry=r)

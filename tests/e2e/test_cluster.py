@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import signal
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -39,8 +41,6 @@ def cluster_settings(postgres: PostgresDatabases, pg_template: str) -> Iterator[
 
 @pytest.fixture
 async def nodes(cluster_settings: Settings) -> AsyncIterator[tuple[HubProcess, HubProcess]]:
-    from dataclasses import replace
-
     async with (
         hub_process(replace(cluster_settings, node_id="node-a")) as a,
         hub_process(replace(cluster_settings, node_id="node-b")) as b,
@@ -169,3 +169,36 @@ async def test_sigkill_of_node_b_loses_nothing_acknowledged(nodes: tuple[HubProc
         while await b_members():  # polled at 10/s: well under the command rate limit
             assert loop.time() - killed_at <= 3 * HEARTBEAT_S, "a dead node's member outlived two heartbeats"
             await asyncio.sleep(100 * MS)
+
+
+async def test_workers_share_topics_metrics_and_drain(cluster_settings: Settings) -> None:
+    """``WORKERS=2``: one port, two worker processes. Tablets land on either worker; every one gets the ticket,
+    ``/metrics`` (answered by either worker) counts every socket, and SIGTERM drains them all with 1001."""
+    async with hub_process(replace(cluster_settings, node_id="w"), WORKERS="2") as node:
+        async with node.client(await node.token("manager")) as http:
+            shift_id = await open_shift(http)
+            tablets = [await node.as_user("chef") for _ in range(8)]
+            workers_seen = set()
+            for ws in tablets:
+                await subscribe(ws, f"kds:{shift_id}")
+                reply = await command(ws, {"type": "presence", "id": "p", "topic": f"kds:{shift_id}"})
+                workers_seen.update(m["conn_id"].rsplit("-", 1)[0] for m in reply["members"])
+            placed = await order(http, shift_id, (8, 1))
+            for ws in tablets:
+                (event,) = await _tickets(ws, 1)
+                assert event["data"]["id"] == placed.json()["id"]
+
+            async def counted() -> bool:
+                text = (await http.get("/metrics")).text
+                total = sum(
+                    float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith("hub_connections{")
+                )
+                return total == 8
+
+            for _ in range(6):  # several scrapes, whichever worker answers each
+                await wait_until(counted, timeout=5000 * MS)
+        assert len(workers_seen) == 2, f"every socket landed on one worker: {workers_seen}"
+        node.proc.send_signal(signal.SIGTERM)
+        codes = [(await closed_with(ws, timeout=10_000 * MS))[0] for ws in tablets]
+        assert codes == [1001] * 8
+        await asyncio.wait_for(node.proc.wait(), 15)

@@ -120,6 +120,14 @@ def test_settings_from_env_and_production_guard() -> None:
     assert Settings.from_env({"HUB_ENV": "production", "HUB_SECRET_KEY": "k" * 40}).production
 
 
+def test_several_workers_need_the_redis_broker_and_get_a_node_id_each() -> None:
+    with pytest.raises(SettingsError, match="WORKERS=4 needs HUB_BROKER_URL"):
+        Settings.from_env({"WORKERS": "4"})
+    workers = Settings.from_env({"WORKERS": "4", "HUB_BROKER_URL": "redis://r:6379/0", "HUB_NODE_ID": "web1"})
+    assert workers.node.startswith("web1-") and workers.node != "web1"  # each worker process: its own pid
+    assert Settings.from_env({"HUB_NODE_ID": "web1"}).node == "web1"
+
+
 def test_env_example_lists_every_setting_with_its_default() -> None:
     from dataclasses import fields
     from pathlib import Path
