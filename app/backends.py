@@ -10,13 +10,14 @@ from __future__ import annotations
 from app.db import Database
 from app.services.serial import LocalShiftLocks, PostgresShiftLocks, ShiftLocks
 from app.settings import Settings
+from app.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle
 from hub.broker.base import Broker
 from hub.broker.redis import RedisBroker
 from hub.positions import MemoryPositions, PositionStore
 from hub.presence import MemoryPresence, PresenceStore
 from hub.presence.redis import RedisPresence
 
-__all__ = ["shared_stores", "shift_locks"]
+__all__ = ["login_throttle", "shared_stores", "shift_locks"]
 
 
 def shared_stores(settings: Settings, broker: Broker) -> tuple[PresenceStore, PositionStore]:
@@ -34,3 +35,15 @@ def shared_stores(settings: Settings, broker: Broker) -> tuple[PresenceStore, Po
 def shift_locks(db: Database) -> ShiftLocks:
     """Postgres: advisory locks every process shares. SQLite: one process's own (SQLite serves one machine)."""
     return PostgresShiftLocks(db.lock_engine) if db.lock_engine is not None else LocalShiftLocks()
+
+
+def login_throttle(settings: Settings, broker: Broker) -> LoginThrottle:
+    """Failed logins counted across every node when they share Redis, else per process."""
+    limits = {
+        "per_user": settings.login_max_failures_user,
+        "per_address": settings.login_max_failures_ip,
+        "window_s": settings.login_window_s,
+    }
+    if isinstance(broker, RedisBroker):
+        return RedisLoginThrottle(broker.redis, namespace=settings.redis_namespace, **limits)
+    return MemoryLoginThrottle(**limits)

@@ -13,7 +13,7 @@ from prometheus_client import multiprocess as prom_multiprocess
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 
-from app.backends import shared_stores, shift_locks
+from app.backends import login_throttle, shared_stores, shift_locks
 from app.db import Database
 from app.errors import exception_handlers
 from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
@@ -24,7 +24,6 @@ from app.security import PasswordHashing, TokenSigner
 from app.services.auth import AuthService
 from app.settings import Settings
 from app.state import AppState
-from app.throttle import LoginThrottle
 from hub.broker import create_broker
 from hub.hub import Hub
 from hub.metrics import HubMetrics
@@ -54,11 +53,7 @@ def create_app(settings: Settings) -> Starlette:
         auth = AuthService(
             signer=TokenSigner(settings.signing_key, access_ttl_s=settings.access_ttl_s),
             passwords=PasswordHashing(),
-            throttle=LoginThrottle(
-                per_user=settings.login_max_failures_user,
-                per_address=settings.login_max_failures_ip,
-                window_s=settings.login_window_s,
-            ),
+            throttle=login_throttle(settings, broker),
             refresh_ttl_s=settings.refresh_ttl_s,
         )
         presence, positions = shared_stores(settings, broker)

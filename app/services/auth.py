@@ -47,7 +47,7 @@ class AuthService:
 
     async def login(self, session: AsyncSession, *, username: str, password: str, address: str) -> TokenPair:
         """Raises ApiError 429 when throttled, 401 on wrong credentials (same message for unknown users)."""
-        wait = self.throttle.retry_after(username, address)
+        wait = await self.throttle.retry_after(username, address)
         if wait is not None:
             raise ApiError(
                 ErrorCode.RATE_LIMITED,
@@ -57,9 +57,9 @@ class AuthService:
         user = (await session.exec(select(User).where(User.username == username))).first()
         ok = self.passwords.verify(user.password_hash if user else None, password)
         if not ok or user is None or not user.active:
-            self.throttle.failed(username, address)
+            await self.throttle.failed(username, address)
             raise ApiError(ErrorCode.UNAUTHORIZED, "wrong username or password")
-        self.throttle.succeeded(username)
+        await self.throttle.succeeded(username)
         auth = AuthSession(id=secrets.token_hex(16), user_id=user.id or 0)
         session.add(auth)
         pair = await self._issue(session, user, auth.id)

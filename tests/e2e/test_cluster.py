@@ -202,3 +202,15 @@ async def test_workers_share_topics_metrics_and_drain(cluster_settings: Settings
         codes = [(await closed_with(ws, timeout=10_000 * MS))[0] for ws in tablets]
         assert codes == [1001] * 8
         await asyncio.wait_for(node.proc.wait(), 15)
+
+
+async def test_failed_logins_count_across_nodes(nodes: tuple[HubProcess, HubProcess]) -> None:
+    """Five wrong passwords for one username, spread over both nodes: the next attempt is throttled on either."""
+    a, b = nodes
+    async with a.client() as http_a, b.client() as http_b:
+        for i in range(5):
+            wrong = await (http_a, http_b)[i % 2].post("/api/auth/login", json={"username": "chef", "password": "x"})
+            assert wrong.status_code == 401
+        for http in (http_a, http_b):
+            throttled = await http.post("/api/auth/login", json={"username": "chef", "password": "password"})
+            assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
