@@ -14,6 +14,7 @@ from app.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle
 from hub.broker.base import Broker
 from hub.broker.redis import RedisBroker
 from hub.positions import MemoryPositions, PositionStore
+from hub.positions.redis import RedisPositions
 from hub.presence import MemoryPresence, PresenceStore
 from hub.presence.redis import RedisPresence
 
@@ -29,7 +30,8 @@ def shared_stores(settings: Settings, broker: Broker) -> tuple[PresenceStore, Po
         ttl_s=2 * settings.heartbeat_s,  # a dead node's members go within two heartbeats (issue 6)
         namespace=settings.redis_namespace,
     )
-    return presence, MemoryPositions(ttl_s=settings.position_ttl_s)
+    positions = RedisPositions(broker.redis, ttl_s=settings.position_ttl_s, namespace=settings.redis_namespace)
+    return presence, positions
 
 
 def shift_locks(db: Database) -> ShiftLocks:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import replace
@@ -214,3 +215,21 @@ async def test_failed_logins_count_across_nodes(nodes: tuple[HubProcess, HubProc
         for http in (http_a, http_b):
             throttled = await http.post("/api/auth/login", json={"username": "chef", "password": "password"})
             assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
+
+
+async def test_driver_on_b_shows_on_a_dashboard_and_in_nearby(nodes: tuple[HubProcess, HubProcess]) -> None:
+    """Latest positions live in Redis: a dashboard on A sees a driver pinging B, live and in REST nearby."""
+    a, b = nodes
+    dashboard = await a.as_user("manager")
+    await subscribe(dashboard, "gps:fleet")
+    driver = await b.as_user("driver1")
+    ping = {"type": "gps", "id": 1, "lat": 52.52, "lon": 13.405, "ts": time.time()}
+    assert (await command(driver, ping))["type"] == "ack"
+    (event,) = await _tickets(dashboard, 1)
+    assert event["event"] == "gps.position" and (event["data"]["lat"], event["data"]["lon"]) == (52.52, 13.405)
+    async with a.client(await a.token("manager")) as http:
+        near = (await http.get("/api/drivers/nearby", params={"lat": 52.521, "lon": 13.405, "radius_m": 500})).json()
+        positions = (await http.get("/api/drivers/positions")).json()
+    assert [p["driver_id"] for p in near["items"]] == [event["data"]["driver_id"]]
+    assert 100 < near["items"][0]["distance_m"] < 120
+    assert [p["driver_id"] for p in positions["items"]] == [event["data"]["driver_id"]]
