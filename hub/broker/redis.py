@@ -56,7 +56,8 @@ redis.call('PUBLISH', ARGV[6], epoch .. '\\n' .. entry)
 return {seq, epoch}
 """
 
-# KEYS: meta hash, history list. ARGV: epoch if new, ttl, with history (1/0). Returns seq, epoch, entries...
+# KEYS: meta hash, history list. ARGV: epoch if new, ttl, after (-1: no history). Returns seq, epoch, entries...
+# Entries are contiguous in seq, so the ones after ``after`` are the list's last (seq - after): no full read.
 _READ = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
@@ -66,8 +67,9 @@ if not epoch then
 end
 local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
 local out = {seq, epoch}
-if ARGV[3] == '1' then
-  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], 0, -1)) do
+local after = tonumber(ARGV[3])
+if after >= 0 and seq > after then
+  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], after - seq, -1)) do
     table.insert(out, entry)
   end
 end
@@ -189,7 +191,7 @@ class RedisBroker:
                 await self._pubsub.unsubscribe(*(self._channel(t) for t in gone))
 
     async def history(self, topic: str, after: int | None) -> HistoryResult:
-        reply = await self._read_topic(topic, with_history=after is not None)
+        reply = await self._read_topic(topic, after=-1 if after is None else max(0, after))
         top = Position(int(reply[0]), _text(reply[1]))
         if after is None:
             return HistoryResult((), top)
@@ -198,13 +200,13 @@ class RedisBroker:
         return HistoryResult(pubs, top)
 
     async def position(self, topic: str) -> Position:
-        reply = await self._read_topic(topic, with_history=False)
+        reply = await self._read_topic(topic, after=-1)
         return Position(int(reply[0]), _text(reply[1]))
 
-    async def _read_topic(self, topic: str, *, with_history: bool) -> list[Any]:
+    async def _read_topic(self, topic: str, *, after: int) -> list[Any]:
         try:
             reply: list[Any] = await self._read(
-                keys=[self._meta(topic), self._history(topic)], args=[new_epoch(), self._ttl, int(with_history)]
+                keys=[self._meta(topic), self._history(topic)], args=[new_epoch(), self._ttl, after]
             )
         except (RedisError, OSError) as exc:
             self._lost(exc)
