@@ -118,7 +118,8 @@ class GpsIngestor:
         payload = orjson.dumps(accepted[-1].as_dict())
         key = str(driver_id)
         hub, ts = self.hub, time.time()
-        hub.publish_volatile(driver_topic(driver_id), EVENT, payload, ts=ts, key=key)
+        if hub.broker.single_node:  # with a shared broker, nodes derive gps:driver:{id} from gps:fleet themselves
+            hub.publish_volatile(driver_topic(driver_id), EVENT, payload, ts=ts, key=key)
         hub.publish_volatile(FLEET_TOPIC, EVENT, payload, ts=ts, key=key)
 
     def forget_idle(self, older_than_s: float) -> None:

@@ -217,15 +217,23 @@ async def test_failed_logins_count_across_nodes(nodes: tuple[HubProcess, HubProc
             assert throttled.status_code == 429 and int(throttled.headers["retry-after"]) >= 1
 
 
+def driver_id(login: dict[str, Any]) -> int:
+    return int(login["user"]["id"])
+
+
 async def test_driver_on_b_shows_on_a_dashboard_and_in_nearby(nodes: tuple[HubProcess, HubProcess]) -> None:
     """Latest positions live in Redis: a dashboard on A sees a driver pinging B, live and in REST nearby."""
     a, b = nodes
     dashboard = await a.as_user("manager")
     await subscribe(dashboard, "gps:fleet")
     driver = await b.as_user("driver1")
+    own_on_a = await a.as_user("driver1")  # the driver's own topic, followed on the other node
+    await subscribe(own_on_a, f"gps:driver:{driver_id(await a.login('driver1'))}")
     ping = {"type": "gps", "id": 1, "lat": 52.52, "lon": 13.405, "ts": time.time()}
     assert (await command(driver, ping))["type"] == "ack"
     (event,) = await _tickets(dashboard, 1)
+    (own,) = await _tickets(own_on_a, 1)
+    assert own["topic"] == f"gps:driver:{event['data']['driver_id']}" and own["data"] == event["data"]
     assert event["event"] == "gps.position" and (event["data"]["lat"], event["data"]["lon"]) == (52.52, 13.405)
     async with a.client(await a.token("manager")) as http:
         near = (await http.get("/api/drivers/nearby", params={"lat": 52.521, "lon": 13.405, "radius_m": 500})).json()
