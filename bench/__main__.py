@@ -1,19 +1,24 @@
-"""``python -m bench [--full] [--scenarios fanout,idle,orders,ingest] [--targets hub,naive,socketio]``."""
+"""``python -m bench [--full] [--scenarios fanout,idle,orders,ingest,city] [--targets hub,naive,socketio]``."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import shlex
 import sys
 from pathlib import Path
 
 import uvloop
 
+from bench.cluster import Services
 from bench.measure import fmt
 from bench.runner import Options, run
 from bench.scenarios import SCENARIOS
 from bench.targets import TARGETS
+
+_POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
+_REDIS = "redis://127.0.0.1:6379/0"
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -46,6 +51,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
     parser.add_argument("--no-ceiling", action="store_true", help="skip the client ceiling measurement")
     parser.add_argument("--generated-by", default="", help="command named in docs/benchmarks.md (the Makefile's)")
+    parser.add_argument(
+        "--database-url", default=os.environ.get("BENCH_DATABASE_URL", _POSTGRES),
+        help=f"city: PostgreSQL where throw-away databases are created (env BENCH_DATABASE_URL; default {_POSTGRES})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--redis-url", default=os.environ.get("BENCH_REDIS_URL", _REDIS),
+        help=f"city: Redis for the two-node case, keys under a namespace of the run (env BENCH_REDIS_URL; {_REDIS})",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     options = Options(
         profile=args.profile or ("full" if args.full else "quick"),
@@ -54,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         client_processes=args.client_procs,
         ceiling=not args.no_ceiling,
         command=_command(args.generated_by, sys.argv[1:] if argv is None else argv),
+        services=Services(args.database_url, args.redis_url),
     )
     if args.results is not None:
         options.results_dir = args.results

@@ -72,23 +72,26 @@ class Drivers:
         return {"logged_in": len(self.tokens), "seconds": round(time.monotonic() - started, 2)}
 
     async def open(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        """``n`` driver sockets through their hello (the i-th with the i-th login's token, if any)."""
+        """``n`` driver sockets through their hello (the i-th with the i-th login's token, if any); with ``ports``
+        (several hub nodes) the i-th driver connects to ``ports[i % len(ports)]``."""
         await self.close_all()
         loop, gate = asyncio.get_running_loop(), asyncio.Semaphore(_OPEN_CONCURRENCY)
         failures: list[str] = []
         started = time.monotonic()
+        ports = [int(p) for p in cmd.get("ports") or [cmd["port"]]]
 
         async def one(i: int) -> None:
             token = self.tokens[i] if self.tokens else cmd.get("token", "")
+            port = ports[i % len(ports)]
             async with gate:
                 try:
                     _, conn = await asyncio.wait_for(
                         loop.create_connection(
                             lambda: Driver(
-                                self.shared, self.errors, host=cmd["host"], port=cmd["port"], path=cmd["path"],
+                                self.shared, self.errors, host=cmd["host"], port=port, path=cmd["path"],
                                 mode=cmd["mode"], token=token, topic=None,
                             ),
-                            cmd["host"], cmd["port"],
+                            cmd["host"], port,
                         ),
                         float(cmd["timeout"]),
                     )  # fmt: skip

@@ -20,7 +20,16 @@ from typing import Any
 
 from bench.procs import cpu_seconds
 
-__all__ = ["CLIENT_BOUND", "NOISY_PCT", "CpuMeter", "fmt", "percentiles", "render_table", "wait_server_quiet"]
+__all__ = [
+    "CLIENT_BOUND",
+    "NOISY_PCT",
+    "CpuMeter",
+    "fmt",
+    "machine_seconds",
+    "percentiles",
+    "render_table",
+    "wait_server_quiet",
+]
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 CLIENT_BOUND = 0.90
@@ -37,7 +46,7 @@ class CpuMeter:
         self.t0 = time.monotonic()
         self.s0 = _cpu(server_pid)
         self.c0 = [_cpu(p) for p in self.client_pids]
-        self.m0 = _machine()
+        self.m0 = machine_seconds()
 
     def stop(self) -> dict[str, Any]:
         wall = max(1e-6, time.monotonic() - self.t0)
@@ -45,7 +54,7 @@ class CpuMeter:
         clients = [100.0 * (_cpu(p) - c) / wall for p, c in zip(self.client_pids, self.c0, strict=True)]
         total = sum(clients)
         bound = any(c >= 100 * CLIENT_BOUND for c in clients) or total >= 100 * CLIENT_BOUND * self.client_cpus
-        busy, steal, mine = (100.0 * (b - a) / wall for a, b in zip(self.m0, _machine(), strict=True))
+        busy, steal, mine = (100.0 * (b - a) / wall for a, b in zip(self.m0, machine_seconds(), strict=True))
         other = max(0.0, busy - server - total - mine)
         return {
             "seconds": round(wall, 3),
@@ -59,7 +68,7 @@ class CpuMeter:
         }
 
 
-def _machine() -> tuple[float, float, float]:
+def machine_seconds() -> tuple[float, float, float]:
     """(CPU time of all processes, time stolen by the hypervisor, this process's own CPU time) in seconds."""
     with open("/proc/stat", "rb") as f:
         fields = [int(x) for x in f.readline().split()[1:9]]

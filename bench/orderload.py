@@ -26,7 +26,7 @@ from bench.measure import percentiles
 from bench.worker import raise_nofile
 from bench.wsclient import Shared, WsClient
 
-__all__ = ["ITEMS", "Tablet", "main"]
+__all__ = ["ITEMS", "Tablet", "main", "open_loop"]
 
 ITEMS = [{"item_id": 1, "qty": 1}, {"item_id": 6, "qty": 2}]  # seeded: a taco (truck 1) and fries (every truck)
 _OPEN_TIMEOUT_S = 30.0
@@ -117,7 +117,7 @@ class OrderLoad:
 
         t0 = time.time() + 0.01
         try:
-            tasks = await _open_loop(order, n, t0, rate)
+            tasks = await open_loop(order, n, t0, rate)
             _, late = await asyncio.wait(tasks, timeout=max(0.0, t0 + duration + grace - time.time()))
             for task in late:  # no answer within the step and its grace: counted as errors below
                 task.cancel()
@@ -140,7 +140,7 @@ class OrderLoad:
         return {}
 
 
-async def _open_loop(
+async def open_loop(
     order: Callable[[int], Coroutine[Any, Any, None]], n: int, t0: float, rate: float
 ) -> list[asyncio.Task[None]]:
     """Start request ``i`` at ``t0 + i / rate`` (a late tick starts every request already due at once)."""

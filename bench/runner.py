@@ -1,5 +1,6 @@
 """One bench run: pin, start the client processes, measure the client ceiling, then every scenario
-against every target (a fresh server each time), print tables, write JSON and the docs page.
+against every target (a fresh server each time), print tables, write JSON and the docs page (which
+keeps the sections of scenarios this run did not measure, see :mod:`bench.docs_merge`).
 
 Every child process is killed in the ``finally``, whatever failed.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 from bench import report
 from bench.ceiling import measure_ceiling
+from bench.cluster import Services
 from bench.pool import ClientPool
 from bench.procs import Children, busy_cpu_seconds, own_cpu_seconds, plan_pinning
 from bench.scenarios import SCENARIOS
@@ -43,6 +45,7 @@ class Options:
     pin_self: bool = True
     ceiling: bool = True
     command: str = "python -m bench"
+    services: Services | None = None  # PostgreSQL and Redis for the city scenario
 
 
 def _check(options: Options) -> None:
@@ -81,7 +84,7 @@ async def run(options: Options) -> dict[str, Any]:
         pool = await ClientPool.start(children, pinning, str(ROOT), options.client_processes)
         record["receivers"] = len(pool.receivers)
         targets = Targets(children, pinning, workdir, ROOT)
-        ctx = Context(profile, pool, pinning, lambda line: print(line, flush=True), targets)
+        ctx = Context(profile, pool, pinning, lambda line: print(line, flush=True), targets, services=options.services)
         if options.ceiling:
             record["ceiling"] = await measure_ceiling(targets, ctx)
         for name in options.scenarios:
@@ -94,8 +97,11 @@ async def run(options: Options) -> dict[str, Any]:
                     continue
                 print(f"{name} / {target_name}", flush=True)
                 try:
-                    async with targets.running(target_name, setup) as target:
-                        by_target[target_name] = await scenario.run(target, scenario.sizes(profile), ctx)
+                    if setup.own_servers:  # e.g. city: hub nodes on PostgreSQL and Redis, started by the scenario
+                        by_target[target_name] = await scenario.run(None, scenario.sizes(profile), ctx)
+                    else:
+                        async with targets.running(target_name, setup) as target:
+                            by_target[target_name] = await scenario.run(target, scenario.sizes(profile), ctx)
                 except (RuntimeError, TimeoutError, OSError) as exc:
                     await pool.close_all()
                     message = f"{name}/{target_name}: {exc}"
@@ -119,6 +125,7 @@ async def run(options: Options) -> dict[str, Any]:
     if record["other_load_pct"] >= 10:
         print(f"WARNING: other processes used {record['other_load_pct']}% of a core during the run", flush=True)
     if options.docs is not None:
-        options.docs.write_text(report.render(record, options.command))
+        previous = options.docs.read_text() if options.docs.exists() else ""
+        options.docs.write_text(report.render(record, options.command, previous))
         print(f"wrote {options.docs}", flush=True)
     return record

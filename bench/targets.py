@@ -22,11 +22,11 @@ import orjson
 
 from bench.procs import Children, Pinning, free_port, http_request, wait_http, wait_tcp
 
-__all__ = ["TARGETS", "Setup", "Target", "Targets"]
+__all__ = ["HUB_ENV", "TARGETS", "Setup", "Target", "Targets", "login", "tail"]
 
 TARGETS = ("hub", "naive", "socketio")
 _EIO_PATH = "/socket.io/?EIO=4&transport=websocket"
-_HUB_ENV = {
+HUB_ENV = {
     "HUB_ENV": "dev",
     "HUB_LOG_LEVEL": "warning",
     "HUB_COMMANDS_PER_S": "1000000",  # the publisher sends thousands of commands per second
@@ -47,6 +47,9 @@ class Setup:
     """Hub settings on top of the bench's defaults, e.g. ``HUB_GPS_PER_S``."""
     prepare_hub_db: Callable[[Path], None] | None = None
     """Called with the hub's fresh copy of the seeded database before the hub starts (e.g. to add users)."""
+    own_servers: bool = False
+    """The scenario starts its servers itself (city: hub nodes on PostgreSQL and Redis, :mod:`bench.cluster`);
+    the runner starts none and gives its ``run`` ``None`` for the target."""
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,7 @@ class Targets:
         self._template: Path | None = None
         self._starts = 0
 
-    def _env(self, **extra: str) -> dict[str, str]:
+    def env(self, **extra: str) -> dict[str, str]:
         """The caller's environment without hub settings (``make`` exports .env), plus ``extra``."""
         drop = ("HUB_", "DATABASE_URL", "PROMETHEUS_MULTIPROC_DIR")
         env = {k: v for k, v in os.environ.items() if not k.startswith(drop) and k not in ("HOST", "PORT", "WORKERS")}
@@ -88,7 +91,7 @@ class Targets:
         """Migrate and seed once per run (argon2 hashing takes seconds); each hub start copies the file."""
         if self._template is None:
             path = self.workdir / "template.db"
-            env = self._env(DATABASE_URL=f"sqlite+aiosqlite:///{path}", HUB_LOG_LEVEL="warning")
+            env = self.env(DATABASE_URL=f"sqlite+aiosqlite:///{path}", HUB_LOG_LEVEL="warning")
             for step in (["migrate"], ["seed", "--if-empty"]):
                 proc = await asyncio.create_subprocess_exec(
                     sys.executable, "-m", "app", *step, cwd=self.root, env=env,
@@ -121,12 +124,12 @@ class Targets:
             shutil.copy(await self._hub_template(), db)
             if setup.prepare_hub_db is not None:
                 setup.prepare_hub_db(db)
-            env = self._env(PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite+aiosqlite:///{db}", **_HUB_ENV)
+            env = self.env(PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite+aiosqlite:///{db}", **HUB_ENV)
             env.update(setup.hub_env)
             argv = [sys.executable, "-m", "app", "serve"]
         elif name in ("naive", "socketio", "trivial", "sink"):
             module = {"naive": "naive", "socketio": "sio", "trivial": "trivial", "sink": "trivial"}[name]
-            env = self._env()
+            env = self.env()
             argv = [sys.executable, "-m", f"bench.peers.{module}", "--port", str(port)]
             argv += ["--sink"] if name == "sink" else []
         else:
@@ -139,9 +142,9 @@ class Targets:
                 else:
                     await wait_http(port, "/readyz" if name == "hub" else "/healthz", proc)
             except (RuntimeError, TimeoutError) as exc:
-                raise RuntimeError(f"{name} did not start: {exc}\n{_tail(log)}") from None
+                raise RuntimeError(f"{name} did not start: {exc}\n{tail(log)}") from None
             if name == "hub":
-                sub, pub = await _login(port, "chef"), await _login(port, "manager")
+                sub, pub = await login(port, "chef"), await login(port, "manager")
             else:
                 sub = pub = "bench-any-token"
             mode = {"hub": "ws", "naive": "ws", "socketio": "eio", "trivial": "raw", "sink": "raw"}[name]
@@ -150,7 +153,7 @@ class Targets:
             await self.children.stop(proc)
 
 
-async def _login(port: int, username: str) -> str:
+async def login(port: int, username: str) -> str:
     body = orjson.dumps({"username": username, "password": "password"})
     status, raw = await http_request(port, "POST", "/api/auth/login", body)
     if status != 200:
@@ -158,7 +161,7 @@ async def _login(port: int, username: str) -> str:
     return str(orjson.loads(raw)["access_token"])
 
 
-def _tail(path: str, size: int = 2000) -> str:
+def tail(path: str, size: int = 2000) -> str:
     try:
         return Path(path).read_text(errors="replace")[-size:]
     except OSError:

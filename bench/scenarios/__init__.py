@@ -1,10 +1,10 @@
-"""The scenarios, by name. Adding one (ingest, city) is a module here and a line in ``SCENARIOS``."""
+"""The scenarios, by name. Adding one is a module here and a line in ``SCENARIOS``."""
 
 from __future__ import annotations
 
-from bench.scenarios import fanout, idle, ingest, orders
+from bench.scenarios import city, fanout, idle, ingest, orders
 from bench.scenarios.base import Scenario
 
 __all__ = ["SCENARIOS"]
 
-SCENARIOS: dict[str, Scenario] = {"fanout": fanout, "idle": idle, "orders": orders, "ingest": ingest}
+SCENARIOS: dict[str, Scenario] = {"fanout": fanout, "idle": idle, "orders": orders, "ingest": ingest, "city": city}

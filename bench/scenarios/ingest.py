@@ -68,7 +68,8 @@ def setup(profile: Profile) -> Setup:
     )
 
 
-async def run(target: Target, sizes: tuple[int, ...], ctx: Context) -> dict[str, Any]:
+async def run(target: Target | None, sizes: tuple[int, ...], ctx: Context) -> dict[str, Any]:
+    assert target is not None, "the runner starts this scenario's server"
     children = ctx.targets.children
     proc = await children.start_worker(ctx.pinning.clients, str(ctx.targets.root), "bench.drivers")
     client = WorkerHandle(proc, ctx.pinning.clients, "drivers")

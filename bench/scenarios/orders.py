@@ -51,7 +51,8 @@ def setup(profile: Profile) -> Setup:
     return Setup(targets=("hub",))
 
 
-async def run(target: Target, sizes: tuple[int, ...], ctx: Context) -> dict[str, Any]:
+async def run(target: Target | None, sizes: tuple[int, ...], ctx: Context) -> dict[str, Any]:
+    assert target is not None, "the runner starts this scenario's server"
     (tablets,) = sizes
     children = ctx.targets.children
     proc = await children.start_worker(ctx.pinning.clients, str(ctx.targets.root), "bench.orderload")

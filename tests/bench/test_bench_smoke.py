@@ -3,20 +3,27 @@
 ``python -m bench --profile smoke`` starts the real servers pinned to a CPU, the lean client
 processes and the trivial flooder, exactly as ``make bench`` does, only with 20 subscribers
 and half-second steps; its JSON results are checked for delivered events and real numbers.
-Every scenario runs: fan-out, idle, orders (REST → KDS tablets, hub only) and ingest (20
-drivers' GPS → 2 fleet dashboards).
+Every scenario runs: fan-out, idle, orders (REST → KDS tablets, hub only), ingest (20
+drivers' GPS → 2 fleet dashboards) and, when PostgreSQL and Redis are there (``HUB_TEST_DATABASE_URL``,
+``HUB_TEST_REDIS_URL``; CI sets both), city (8 tablets on 4 shifts, 10 drivers, 2 dashboards, on one
+hub process and then two).
 """
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
+import redis.asyncio as aioredis
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -90,7 +97,7 @@ def _check_ingest(result: dict[str, Any], target: str) -> None:
 
 
 def test_hub_and_naive_peer_on_tiny_sizes(tmp_path: Path) -> None:
-    record = _bench(tmp_path, "hub,naive")
+    record = _bench(tmp_path, "hub,naive", "--scenarios", "fanout,idle,orders,ingest")
     assert record["ceiling"]["frames_per_s"] > 10_000
     for target in ("hub", "naive"):
         _check_fanout(record["scenarios"]["fanout"][target])
@@ -112,3 +119,63 @@ def test_socketio_peer_on_tiny_sizes(tmp_path: Path) -> None:
     record = _bench(tmp_path, "socketio", "--no-ceiling", "--scenarios", "fanout,ingest")
     _check_fanout(record["scenarios"]["fanout"]["socketio"])
     _check_ingest(record["scenarios"]["ingest"]["socketio"], "socketio")
+
+
+def _service(name: str) -> str:
+    """A real service's URL; in CI a missing one is an error, locally a skip (as tests/conftest.py does)."""
+    url = os.environ.get(name)
+    if not url:
+        if os.environ.get("CI"):
+            pytest.fail(f"{name} is not set: CI must provide the real service")
+        pytest.skip(f"{name} not set: start the service and export {name} to run the city scenario")
+    return url
+
+
+def _check_city_case(case: dict[str, Any], nodes: int) -> None:
+    assert case["nodes"] == nodes and case["tablets"] == 8 and case["drivers"] == 10 and case["dashboards"] == 2
+    for phase in (case["steady"], *case["burst"]):
+        orders, pings = phase["orders"], phase["pings"]
+        assert orders["n_errors"] == 0 and orders["created"] == orders["orders"] > 0, orders["errors"]
+        assert orders["receipts"] == orders["expected_receipts"] == 2 * orders["created"]  # each of its 2 tablets
+        assert orders["missing"] == orders["duplicates"] == orders["strays"] == 0
+        # Two nodes: each shift has a tablet on each, so half the receipts crossed through Redis.
+        assert orders["cross_node_receipts"] == (orders["receipts"] // 2 if nodes == 2 else 0)
+        assert 0 < orders["tablet_ms"]["p50"] <= orders["tablet_ms"]["p99"]
+        assert pings["sent"] > 0 and pings["error_frames"] == 0 and pings["delivered"] == pings["expected"]
+        assert pings["expected"] == 2 * pings["sent"] and 0 < pings["latency_ms"]["p50"] <= pings["latency_ms"]["p99"]
+        assert len(phase["cpu"]["hub_cpu_pct"]) == nodes and phase["cpu"]["hub_cpu_total_pct"] > 0
+    assert case["burst"]  # 40 orders/s after a steady state that held; lower rates on a machine too busy for it
+    assert case["hub_totals"].get("gps_positions", 0) > 0
+
+
+async def _leftovers(database_url: str, redis_url: str, databases: list[str], namespace: str) -> tuple[list[str], int]:
+    """The run's databases still on the server, and its Redis keys still there: both should be gone."""
+    u = make_url(database_url)
+    conn = await asyncpg.connect(host=u.host, port=u.port or 5432, user=u.username, password=u.password,
+                                 database=u.database)  # fmt: skip
+    try:
+        rows = await conn.fetch("SELECT datname FROM pg_database WHERE datname = ANY($1::text[])", databases)
+    finally:
+        await conn.close()
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        keys = [k async for k in client.scan_iter(match=f"{namespace}:*")]
+    finally:
+        await client.aclose()
+    return [r["datname"] for r in rows], len(keys)
+
+
+def test_city_on_tiny_sizes(tmp_path: Path) -> None:
+    database_url, redis_url = _service("HUB_TEST_DATABASE_URL"), _service("HUB_TEST_REDIS_URL")
+    record = _bench(
+        tmp_path, "hub", "--scenarios", "city", "--no-ceiling", "--database-url", database_url,
+        "--redis-url", redis_url,
+    )  # fmt: skip
+    result = record["scenarios"]["city"]["hub"]
+    one, two = result["cases"]
+    _check_city_case(one, 1)
+    _check_city_case(two, 2)
+    assert one["redis_namespace"] is None and two["redis_namespace"]
+    dbs, keys = asyncio.run(_leftovers(database_url, redis_url, [one["database"], two["database"]],
+                                       two["redis_namespace"]))  # fmt: skip
+    assert dbs == [] and keys == 0
