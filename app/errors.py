@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from app.responses import json_response
+from hub.broker.base import BrokerUnavailable
 from hub.codes import HTTP_STATUS, ErrorCode
 from hub.errors import HubError
 
@@ -95,6 +96,13 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _envelope(code, str(exc.detail), exc.status_code, headers=exc.headers)
 
 
+async def _broker_down(request: Request, exc: Exception) -> Response:
+    """A read that needs the broker (a topic's seq, shared positions or presence) while Redis is unreachable."""
+    return _envelope(
+        ErrorCode.UNAVAILABLE, "the event broker is unreachable: retry shortly", 503, headers={"Retry-After": "2"}
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _envelope(ErrorCode.INTERNAL, "internal error", 500)
@@ -103,6 +111,7 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
 exception_handlers: dict[Any, Any] = {
     ApiError: _api_error,
     HubError: _hub_error,
+    BrokerUnavailable: _broker_down,
     HTTPException: _http_error,
     Exception: _unexpected,
 }

@@ -49,7 +49,7 @@ class Subscriptions:
         self._interest: dict[str, int] = {}  # broker channel -> local topics that need it
         self._derive_drivers = not hub.broker.single_node
         self.continuity = Continuity(
-            hub.broker, hub.tasks, deliver=self._fan_out, lost=self._close_topic, counted=self._count_gap
+            hub.broker, hub.tasks, deliver=self._deliver, lost=self._close_topic, counted=self._count_gap
         )
 
     async def subscribe(self, conn: Connection, command: Subscribe) -> None:
@@ -201,21 +201,27 @@ class Subscriptions:
         """Broker handler: reliable publications pass the continuity check (gap-free, in order), then fan out."""
         if self._derive_drivers and pub.topic == FLEET_TOPIC:
             driver = f"gps:driver:{pub.key}"
-            if driver in self.by_topic:
-                self._fan_out(Publication(driver, pub.seq, pub.epoch, pub.event, pub.data, pub.ts, pub.key))
-        if pub.topic not in self.by_topic:
-            return
-        if self._reliable.get(pub.topic, True) and not self.continuity.admit(pub):
-            return
-        self._fan_out(pub)
-
-    def _fan_out(self, pub: Publication) -> None:
-        """Build the wire frame once, hand the same bytes to every subscriber, never await."""
+            followers = self.by_topic.get(driver)
+            if followers:
+                derived = Publication(driver, pub.seq, pub.epoch, pub.event, pub.data, pub.ts, pub.key)
+                self._fan_out(derived, followers, reliable=False)
         subs = self.by_topic.get(pub.topic)
         if not subs:
             return
-        ts = pub.ts
         reliable = self._reliable.get(pub.topic, True)
+        if reliable and not self.continuity.admit(pub):
+            return
+        self._fan_out(pub, subs, reliable)
+
+    def _deliver(self, pub: Publication) -> None:
+        """Continuity's hand-back: a publication read back from history, in order."""
+        subs = self.by_topic.get(pub.topic)
+        if subs:
+            self._fan_out(pub, subs, self._reliable.get(pub.topic, True))
+
+    def _fan_out(self, pub: Publication, subs: dict[Connection, _Buffer], reliable: bool) -> None:
+        """Build the wire frame once, hand the same bytes to every subscriber, never await."""
+        ts = pub.ts
         if not reliable:  # numbered here, per node (see the module docstring)
             seq = self._conflated_seq[pub.topic] = self._conflated_seq.get(pub.topic, 0) + 1
             pub = Publication(pub.topic, seq, self._conflated_epoch, pub.event, pub.data, ts, pub.key)

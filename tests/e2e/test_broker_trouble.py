@@ -17,9 +17,12 @@ import pytest
 
 from app.settings import Settings
 from tests.support.kitchen import open_shift, order, subscribe
+from tests.support.nodes import metric
 from tests.support.redis_server import PrivateRedis, private_redis
 from tests.support.server import RunningServer, closed_with, command, recv, run_server
-from tests.support.timing import MS
+from tests.support.timing import MS, wait_until
+
+WAIT = 20_000 * MS  # Redis start-up and the nodes' reconnect backoff
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -28,23 +31,9 @@ def _node(settings: Settings, redis: PrivateRedis, name: str) -> Settings:
     return replace(settings, broker_url=redis.url, redis_namespace="trouble", node_id=name)
 
 
-async def _until(check: Any, timeout: float = 20_000 * MS) -> None:
-    """Poll ``check()`` (async, truthy when done) until it holds."""
-    async with asyncio.timeout(timeout):
-        while not await check():
-            await asyncio.sleep(50 * MS)
-
-
 async def _ready(server: RunningServer) -> int:
     async with server.client() as http:
         return (await http.get("/readyz")).status_code
-
-
-def _metric(text: str, name: str) -> float:
-    for line in text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 async def _metrics(server: RunningServer) -> str:
@@ -101,17 +90,19 @@ async def test_redis_restart_mid_stream_loses_no_ticket(settings: Settings, tmp_
             tops = [await subscribe(ws, f"kds:{shift_id}") for ws in tablets]
             kitchen = Kitchen([http_a, http_b], shift_id)
             producing = asyncio.create_task(kitchen.run())
-            await _until(lambda: _true(len(kitchen.accepted) >= 10))
+            await wait_until(lambda: len(kitchen.accepted) >= 10, timeout=WAIT)
 
             await redis.stop()
-            await _until(lambda: _both(node_a, node_b, 503))
-            assert _metric(await _metrics(node_a), "hub_broker_up") == 0
-            await _until(lambda: _true(len(kitchen.refused) >= 3))  # writes refused while down, not lost
+            await wait_until(lambda: _both(node_a, node_b, 503), timeout=WAIT)
+            assert metric(await _metrics(node_a), "hub_broker_up") == 0
+            snapshot = await http_a.get(f"/api/shifts/{shift_id}/kds")  # needs the topic's seq from Redis
+            assert snapshot.status_code == 503 and snapshot.json()["error"]["code"] == "unavailable"
+            await wait_until(lambda: len(kitchen.refused) >= 3, timeout=WAIT)  # writes refused while down, not lost
             during = len(kitchen.accepted)
 
             await redis.start()
-            await _until(lambda: _both(node_a, node_b, 200))
-            await _until(lambda: _true(len(kitchen.accepted) >= during + 10))
+            await wait_until(lambda: _both(node_a, node_b, 200), timeout=WAIT)
+            await wait_until(lambda: len(kitchen.accepted) >= during + 10, timeout=WAIT)
             kitchen.stop.set()
             await producing
 
@@ -126,8 +117,8 @@ async def test_redis_restart_mid_stream_loses_no_ticket(settings: Settings, tmp_
             assert [f["data"]["id"] for f in frames] == sorted(kitchen.accepted)
             assert (await command(ws, {"type": "ping", "id": "alive"}))["type"] == "pong"  # never closed
         text = await _metrics(node_a)
-        assert _metric(text, "hub_broker_up") == 1
-        assert _metric(text, "hub_broker_reconnects_total") >= 1
+        assert metric(text, "hub_broker_up") == 1
+        assert metric(text, "hub_broker_reconnects_total") >= 1
 
 
 async def test_redis_losing_its_data_closes_tablets_so_they_refetch(settings: Settings, tmp_path: Path) -> None:
@@ -143,9 +134,9 @@ async def test_redis_losing_its_data_closes_tablets_so_they_refetch(settings: Se
             (created,) = await _created(tablet, {first})
 
             await redis.stop()
-            await _until(lambda: _both(node, node, 503))
+            await wait_until(lambda: _both(node, node, 503), timeout=WAIT)
             await redis.start()
-            await _until(lambda: _both(node, node, 200))
+            await wait_until(lambda: _both(node, node, 200), timeout=WAIT)
             second = await order(http, shift_id, (8, 1))
             assert second.status_code == 201, second.text
 
@@ -157,10 +148,6 @@ async def test_redis_losing_its_data_closes_tablets_so_they_refetch(settings: Se
             assert resumed["recovered"] is False and resumed["epoch"] != top["epoch"]
             snapshot = (await http.get(f"/api/shifts/{shift_id}/kds")).json()
             assert {t["id"] for t in snapshot["tickets"]} == {first, second.json()["id"]}
-
-
-async def _true(value: bool) -> bool:
-    return value
 
 
 async def _both(a: RunningServer, b: RunningServer, status: int) -> bool:

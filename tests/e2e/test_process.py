@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -19,16 +18,11 @@ from app.db import Database
 from app.migrate import upgrade
 from app.seed import seed
 from tests.conftest import service_url
+from tests.support.nodes import process_env
 from tests.support.server import closed_with, command, free_port
 from tests.support.timing import MS, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "DATABASE_URL", "PORT", "WORKERS"))}
-    env.update(extra)
-    return env
 
 
 async def test_production_without_secret_refuses_to_start() -> None:
@@ -38,7 +32,7 @@ async def test_production_without_secret_refuses_to_start() -> None:
         "app",
         "serve",
         cwd=ROOT,
-        env=_env(HUB_ENV="production"),
+        env=process_env(HUB_ENV="production"),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -54,7 +48,7 @@ async def test_seed_refused_in_production() -> None:
         "app",
         "seed",
         cwd=ROOT,
-        env=_env(HUB_ENV="production", HUB_SECRET_KEY="k" * 40),
+        env=process_env(HUB_ENV="production", HUB_SECRET_KEY="k" * 40),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -72,7 +66,7 @@ async def test_sigterm_closes_every_socket_1001_and_exits_within_drain(database_
         "app",
         "serve",
         cwd=ROOT,
-        env=_env(PORT=str(port), DATABASE_URL=database_url, HUB_DRAIN_S=str(drain_s), HUB_LOG_LEVEL="warning"),
+        env=process_env(PORT=str(port), DATABASE_URL=database_url, HUB_DRAIN_S=str(drain_s), HUB_LOG_LEVEL="warning"),
         stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )

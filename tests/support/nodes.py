@@ -22,7 +22,7 @@ from app.settings import Settings
 from tests.support.server import RunningServer, free_port
 from tests.support.timing import MS, wait_until
 
-__all__ = ["HubProcess", "hub_process"]
+__all__ = ["HubProcess", "hub_process", "metric", "process_env"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -46,9 +46,15 @@ class HubProcess(RunningServer):
                 await self.kill()
 
 
-def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+def process_env(**extra: str) -> dict[str, str]:
+    """This environment without any hub setting (the test's own ``HUB_*`` must not leak in), plus ``extra``."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HUB_", "DATABASE_URL", "PORT", "WORKERS"))}
-    env.update(
+    env.update(extra)
+    return env
+
+
+def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
+    return process_env(
         PORT=str(port),
         DATABASE_URL=settings.database_url,
         HUB_BROKER_URL=settings.broker_url,
@@ -59,7 +65,6 @@ def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
         HUB_LOG_LEVEL="warning",
         **extra,
     )
-    return env
 
 
 @contextlib.asynccontextmanager
@@ -95,9 +100,9 @@ async def hub_process(settings: Settings, **extra_env: str) -> AsyncIterator[Hub
 
 
 def metric(text: str, name: str, **labels: Any) -> float:
-    """One sample of a Prometheus text exposition (0 when absent)."""
+    """One sample of a Prometheus text exposition; a missing one fails (a typo must not read as zero)."""
     wanted = name + ("{" + ",".join(f'{k}="{v}"' for k, v in labels.items()) + "}" if labels else "")
     for line in text.splitlines():
         if line.startswith(wanted + " "):
             return float(line.rsplit(" ", 1)[1])
-    return 0.0
+    raise AssertionError(f"{wanted} not in /metrics")
