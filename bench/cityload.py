@@ -18,10 +18,10 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench.httpclient import HttpError, HttpPool
+from bench.httpclient import HttpPool
 from bench.lines import serve_lines
 from bench.measure import percentiles
-from bench.orderload import Tablet, open_loop
+from bench.orderload import Tablet, place_orders
 from bench.worker import raise_nofile
 from bench.wsclient import Shared
 
@@ -107,24 +107,12 @@ class CityLoad:
         pools = [await HttpPool.open(h, p, int(cmd["connections"])) for h, p in self.nodes]
         for tablet in self.tablets:
             tablet.receipts.clear()
-        answers: list[tuple[int, float, float, bytes] | None] = [None] * n
 
-        async def order(i: int) -> None:
-            pool, path = pools[(i + i // shifts) % nodes], f"/api/shifts/{self.shift_ids[i % shifts]}/orders"
-            body = orjson.dumps({"items": ITEMS, "customer_name": f"{tag}-{i}"})
-            started = time.time()
-            try:
-                status, raw = await pool.request("POST", path, body, token)
-            except HttpError as exc:
-                status, raw = -1, str(exc).encode()
-            answers[i] = (status, started, time.time(), raw)
+        def route(i: int) -> tuple[HttpPool, str]:  # shift i mod S, through a node that changes each round
+            return pools[(i + i // shifts) % nodes], f"/api/shifts/{self.shift_ids[i % shifts]}/orders"
 
-        t0 = time.time() + 0.01
         try:
-            tasks = await open_loop(order, n, t0, rate)
-            _, late = await asyncio.wait(tasks, timeout=max(0.0, t0 + duration + grace - time.time()))
-            for task in late:  # no answer within the step and its grace: counted as errors below
-                task.cancel()
+            answers, t0 = await place_orders(route, ITEMS, token, tag, n, rate, duration + grace)
         finally:
             for pool in pools:
                 pool.close()

@@ -26,7 +26,7 @@ from bench.measure import percentiles
 from bench.worker import raise_nofile
 from bench.wsclient import Shared, WsClient
 
-__all__ = ["ITEMS", "Tablet", "main", "open_loop"]
+__all__ = ["ITEMS", "Answer", "Tablet", "main", "open_loop", "place_orders"]
 
 ITEMS = [{"item_id": 1, "qty": 1}, {"item_id": 6, "qty": 2}]  # seeded: a taco (truck 1) and fries (every truck)
 _OPEN_TIMEOUT_S = 30.0
@@ -104,23 +104,8 @@ class OrderLoad:
         for tablet in self.tablets:
             tablet.receipts.clear()
         path, token = f"/api/shifts/{int(cmd['shift_id'])}/orders", str(cmd["token"])
-        answers: list[tuple[int, float, float, bytes] | None] = [None] * n
-
-        async def order(i: int) -> None:
-            body = orjson.dumps({"items": ITEMS, "customer_name": f"{tag}-{i}"})
-            started = time.time()
-            try:
-                status, raw = await pool.request("POST", path, body, token)
-            except HttpError as exc:
-                status, raw = -1, str(exc).encode()
-            answers[i] = (status, started, time.time(), raw)
-
-        t0 = time.time() + 0.01
         try:
-            tasks = await open_loop(order, n, t0, rate)
-            _, late = await asyncio.wait(tasks, timeout=max(0.0, t0 + duration + grace - time.time()))
-            for task in late:  # no answer within the step and its grace: counted as errors below
-                task.cancel()
+            answers, t0 = await place_orders(lambda i: (pool, path), ITEMS, token, tag, n, rate, duration + grace)
         finally:
             pool.close()
         expected = len(self.tablets) * sum(1 for a in answers if a is not None and a[0] == 201)
@@ -138,6 +123,42 @@ class OrderLoad:
             tablet.close()
         self.tablets = []
         return {}
+
+
+Answer = tuple[int, float, float, bytes]  # status, sent at, answered at, body
+
+
+async def place_orders(
+    route: Callable[[int], tuple[HttpPool, str]],
+    items: list[dict[str, int]],
+    token: str,
+    tag: str,
+    n: int,
+    rate: float,
+    within_s: float,
+) -> tuple[list[Answer | None], float]:
+    """POST ``n`` orders open-loop at ``rate`` (order ``i`` to ``route(i)``); returns the answers and ``t0``.
+
+    Requests still unanswered ``within_s`` after ``t0`` are cancelled: their answer stays ``None`` (an error).
+    """
+    answers: list[Answer | None] = [None] * n
+
+    async def order(i: int) -> None:
+        pool, path = route(i)
+        body = orjson.dumps({"items": items, "customer_name": f"{tag}-{i}"})
+        started = time.time()
+        try:
+            status, raw = await pool.request("POST", path, body, token)
+        except HttpError as exc:
+            status, raw = -1, str(exc).encode()
+        answers[i] = (status, started, time.time(), raw)
+
+    t0 = time.time() + 0.01
+    tasks = await open_loop(order, n, t0, rate)
+    _, late = await asyncio.wait(tasks, timeout=max(0.0, t0 + within_s - time.time()))
+    for task in late:  # no answer within the step and its grace: counted as errors
+        task.cancel()
+    return answers, t0
 
 
 async def open_loop(
