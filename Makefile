@@ -49,12 +49,13 @@ watch: $(VENV)/.installed
 
 test: $(VENV)/.installed-dev
 	$(PY) -m ruff check hub app tests
+	$(PY) -m ruff format --check hub app tests
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
 	$(PY) -m ruff check hub app tests
-	$(PY) -m ruff format --check hub app tests || true
+	$(PY) -m ruff format --check hub app tests
 
 typecheck: $(VENV)/.installed-dev
 	$(PY) -m mypy

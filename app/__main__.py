@@ -15,9 +15,10 @@ from app.db import Database
 from app.demo import run_demo, run_watch
 from app.logs import setup_logging
 from app.migrate import upgrade
-from app.seed import seed
+from app.passwords import password_hashing
+from app.seed import DEMO_PASSWORD, seed
+from app.serving import uvicorn_options
 from app.settings import Settings, SettingsError
-from hub.server import uvicorn_ws_options
 
 
 def _migrate(settings: Settings) -> None:
@@ -25,15 +26,18 @@ def _migrate(settings: Settings) -> None:
     print(f"migrations applied to {settings.database_url.split('@')[-1]}")
 
 
-def _seed(settings: Settings, *, reset: bool) -> None:
+def _seed(settings: Settings, *, reset: bool, if_empty: bool) -> None:
     if settings.production:
+        if if_empty and not reset:  # `make run` in production: no demo data, and not an error
+            print("production mode: no demo data (first admin: python -m app users create NAME --role admin)")
+            return
         print("refusing to seed demo data: HUB_ENV=production", file=sys.stderr)
         raise SystemExit(2)
 
     async def run() -> bool:
         db = Database(settings.database_url)
         try:
-            return await seed(db, reset=reset)
+            return await seed(db, reset=reset, password_hash=password_hashing(settings).hash_sync(DEMO_PASSWORD))
         finally:
             await db.close()
 
@@ -65,8 +69,7 @@ def _serve(settings: Settings) -> None:
             lifespan="on",
             log_config=None,
             access_log=False,
-            proxy_headers=True,
-            **uvicorn_ws_options(settings.hub_config()),
+            **uvicorn_options(settings),
         )
     finally:
         path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
@@ -103,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     elif args.command == "migrate":
         _migrate(settings)
     elif args.command == "seed":
-        _seed(settings, reset=args.reset)
+        _seed(settings, reset=args.reset, if_empty=args.if_empty)
     else:
         _serve(settings)
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from app.db import Database
 from app.services.serial import LocalShiftLocks, PostgresShiftLocks, ShiftLocks
 from app.settings import Settings
-from app.throttle import LoginThrottle, MemoryLoginThrottle, RedisLoginThrottle
+from app.throttle import LoginThrottle, MemoryLoginThrottle, ThrottleLimits
+from app.throttle.redis import RedisLoginThrottle
 from hub.broker.base import Broker
 from hub.broker.redis import RedisBroker
 from hub.positions import MemoryPositions, PositionStore
@@ -41,11 +42,13 @@ def shift_locks(db: Database) -> ShiftLocks:
 
 def login_throttle(settings: Settings, broker: Broker) -> LoginThrottle:
     """Failed logins counted across every node when they share Redis, else per process."""
-    limits = {
-        "per_user": settings.login_max_failures_user,
-        "per_address": settings.login_max_failures_ip,
-        "window_s": settings.login_window_s,
-    }
+    limits = ThrottleLimits(
+        per_pair=settings.login_max_failures_user,
+        per_address=settings.login_max_failures_ip,
+        window_s=settings.login_window_s,
+        per_account=settings.login_max_failures_account,
+        known_s=settings.login_known_address_s,
+    )
     if isinstance(broker, RedisBroker):
-        return RedisLoginThrottle(broker.redis, namespace=settings.redis_namespace, **limits)
-    return MemoryLoginThrottle(**limits)
+        return RedisLoginThrottle(broker.redis, limits, namespace=settings.redis_namespace)
+    return MemoryLoginThrottle(limits)

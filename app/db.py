@@ -20,10 +20,10 @@ class Database:
 
     def __init__(self, url: str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
         kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite(url)}
+        kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_s)
         if is_sqlite(url):
             kwargs["connect_args"] = {"timeout": timeout_s}
         else:
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_s)
             kwargs["connect_args"] = {"timeout": timeout_s, "command_timeout": timeout_s}
         self.url = url
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)

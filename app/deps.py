@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import re
+
 from starlette.requests import Request
 
 from app.errors import ApiError
+from app.models.common import MAX_ID
 from app.security import AccessClaims
 from app.services.events import OutEvent, publish_all
 from app.state import app_state
 from hub.codes import ErrorCode
 
-__all__ = ["actor", "bearer_token", "path_id", "publish", "require_broker", "state"]
+__all__ = ["actor", "bearer_token", "path_id", "publish", "query_id", "require_broker", "state"]
 
 _RETRY_AFTER_S = "2"
+_DIGITS = re.compile(r"[0-9]{1,19}")
 
 state = app_state
 
@@ -39,9 +43,20 @@ async def actor(request: Request) -> AccessClaims:
 
 
 def path_id(request: Request, name: str = "id") -> int:
+    """An id from the path; beyond the database's range no such row can exist (404, not a database error)."""
     value = request.path_params[name]
     assert isinstance(value, int)
+    if not 0 < value <= MAX_ID:
+        raise ApiError(ErrorCode.NOT_FOUND, f"no such resource: id {str(value)[:24]} is out of range")
     return value
+
+
+def query_id(request: Request, name: str) -> int:
+    """A required positive id from the query string (400 when missing, malformed or out of range)."""
+    raw = request.query_params.get(name, "")
+    if not _DIGITS.fullmatch(raw) or not 0 < int(raw) <= MAX_ID:
+        raise ApiError(ErrorCode.BAD_REQUEST, f"query parameter {name} (a positive integer id) is required")
+    return int(raw)
 
 
 def require_broker(request: Request) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -15,7 +15,7 @@ from hub.broker.base import BrokerUnavailable
 from hub.codes import HTTP_STATUS, ErrorCode
 from hub.errors import HubError
 
-__all__ = ["ApiError", "exception_handlers", "parse_body"]
+__all__ = ["ApiError", "NoFields", "exception_handlers", "parse_body", "parse_optional_body"]
 
 log = logging.getLogger("app.errors")
 M = TypeVar("M", bound=BaseModel)
@@ -67,6 +67,22 @@ async def parse_body(request: Request, model: type[M]) -> M:
             raise ApiError(ErrorCode.BAD_REQUEST, "body is not valid JSON") from None
         details = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
         raise ApiError(ErrorCode.BAD_REQUEST, "invalid fields", status=422, details=details) from None
+
+
+class NoFields(BaseModel):
+    """The body of an action that takes no parameters: absent, or an empty JSON object."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+async def parse_optional_body(request: Request, model: type[M]) -> M | None:
+    """Like :func:`parse_body`, but an absent body is allowed (None); a present one must be valid."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise _too_large()
+    if not (await request.body()).strip():
+        return None
+    return await parse_body(request, model)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:

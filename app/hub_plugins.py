@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from sqlalchemy import func
 from sqlmodel import col, select, update
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.errors import ApiError
@@ -116,8 +118,9 @@ class TopicPermissions:
 class DbDevices:
     """Keeps the ``devices`` table current: registered on hello, ``last_seen`` touched while connected."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, max_per_user: int = 50) -> None:
         self._db = db
+        self._max_per_user = max_per_user
 
     async def connected(self, principal: Principal, device: HelloDevice) -> None:
         async with self._db.session() as session:
@@ -127,10 +130,20 @@ class DbDevices:
                 )
             ).first()
             if row is None:
+                await self._check_room(session, principal.user_id)
                 row = Device(user_id=principal.user_id, device_id=device.id)
             row.kind, row.app, row.online, row.last_seen = device.kind, device.app, True, utcnow()
             session.add(row)
             await session.commit()
+
+    async def _check_room(self, session: AsyncSession, user_id: int) -> None:
+        """A new device id beyond the cap is refused: a buggy app minting ids must not grow the table forever."""
+        count = (await session.exec(select(func.count()).select_from(Device).where(Device.user_id == user_id))).one()
+        if count >= self._max_per_user:
+            raise HubError(
+                ErrorCode.RATE_LIMITED,
+                f"at most {self._max_per_user} devices per user: remove one (DELETE /api/devices/{{id}})",
+            )
 
     async def seen(self, devices: list[tuple[int, str]]) -> None:
         now = utcnow()

@@ -10,8 +10,11 @@ from collections.abc import AsyncIterator
 
 from prometheus_client import CollectorRegistry
 from prometheus_client import multiprocess as prom_multiprocess
+from sqlalchemy import func
+from sqlmodel import select
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
 
 from app.backends import login_throttle, shared_stores, shift_locks
 from app.db import Database
@@ -19,9 +22,12 @@ from app.errors import exception_handlers
 from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
 from app.metrics import HttpMetrics, MetricsExporter, multiprocess_enabled
 from app.middleware import RequestMiddleware
+from app.models import User
+from app.passwords import password_hashing
 from app.routes import all_routes
-from app.security import PasswordHashing, TokenSigner
+from app.security import TokenSigner
 from app.services.auth import AuthService
+from app.services.revocation import RevocationWatch
 from app.settings import Settings
 from app.state import AppState
 from hub.broker import create_broker
@@ -50,11 +56,13 @@ def create_app(settings: Settings) -> Starlette:
             history_ttl_s=settings.history_ttl_s,
             namespace=settings.redis_namespace,
         )
+        passwords = password_hashing(settings)
         auth = AuthService(
             signer=TokenSigner(settings.signing_key, access_ttl_s=settings.access_ttl_s),
-            passwords=PasswordHashing(),
+            passwords=passwords,
             throttle=login_throttle(settings, broker),
             refresh_ttl_s=settings.refresh_ttl_s,
+            wait_s=settings.hash_wait_s,
         )
         presence, positions = shared_stores(settings, broker)
         hub = Hub(
@@ -64,13 +72,16 @@ def create_app(settings: Settings) -> Starlette:
             topics=TopicRegistry(TOPIC_FAMILIES),
             authenticator=TokenAuthenticator(db, auth),
             authorizer=TopicPermissions(db),
-            devices=DbDevices(db),
+            devices=DbDevices(db, max_per_user=settings.max_devices_per_user),
             metrics=hub_metrics,
             positions=positions,
             may_send_gps=is_driver,
         )
         await presence.start()
         await hub.start()
+        revocations = RevocationWatch(db, hub)
+        revocations.start()
+        await _say_when_nobody_can_log_in(db)
         # Everything built so far (modules, ORM mappers, settings) lives as long as the process: move it out of
         # the collector's sight so full collections only walk what requests and sockets create (shorter pauses).
         gc.collect()
@@ -83,7 +94,9 @@ def create_app(settings: Settings) -> Starlette:
             yield {"app": state, "hub": hub}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.
+            await revocations.stop()
             await hub.drain()
+            passwords.close()
             await presence.close()
             await positions.close()
             await broker.close()
@@ -92,9 +105,33 @@ def create_app(settings: Settings) -> Starlette:
                 prom_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
             log.info("hub node %s stopped", hub_config.node_id)
 
+    middleware = [Middleware(RequestMiddleware, metrics=http_metrics)]
+    if settings.origins:  # browsers on these origins may call the REST API (tokens travel in a header, not cookies)
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.origins),
+                allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
+                allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-Id"],
+                expose_headers=["Retry-After", "Idempotent-Replayed", "X-Request-Id"],
+                max_age=600,
+            )
+        )
     return Starlette(
         routes=all_routes(),
-        middleware=[Middleware(RequestMiddleware, metrics=http_metrics)],
+        middleware=middleware,
         exception_handlers=exception_handlers,
         lifespan=lifespan,
     )
+
+
+async def _say_when_nobody_can_log_in(db: Database) -> None:
+    """A fresh production database has no user at all: tell the operator the one command that fixes it."""
+    try:
+        async with db.session() as session:
+            users = (await session.exec(select(func.count()).select_from(User))).one()
+    except Exception as exc:  # no database yet: /readyz says so; the server still starts
+        log.warning("could not count users: %s", exc)
+        return
+    if users == 0:
+        log.warning("no users yet: create the first admin with: python -m app users create NAME --role admin")

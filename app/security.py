@@ -1,4 +1,4 @@
-"""Password hashing (argon2id) and signed access tokens (JWT, HS256)."""
+"""Signed access tokens (JWT, HS256) and refresh tokens. Password hashing lives in :mod:`app.passwords`."""
 
 from __future__ import annotations
 
@@ -9,28 +9,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import jwt
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 
-__all__ = ["AccessClaims", "PasswordHashing", "TokenError", "TokenSigner", "hash_refresh_token", "new_refresh_token"]
-
-
-class PasswordHashing:
-    """argon2id with argon2-cffi's defaults (RFC 9106 low-memory profile)."""
-
-    def __init__(self) -> None:
-        self._hasher = PasswordHasher()
-        # Verified against when the username is unknown, so both cases cost the same time.
-        self._dummy = self._hasher.hash(secrets.token_hex(8))
-
-    def hash(self, password: str) -> str:
-        return self._hasher.hash(password)
-
-    def verify(self, password_hash: str | None, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash or self._dummy, password) and password_hash is not None
-        except (VerificationError, InvalidHashError):
-            return False
+__all__ = ["AccessClaims", "TokenError", "TokenSigner", "hash_refresh_token", "new_refresh_token"]
 
 
 class TokenError(Exception):

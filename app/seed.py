@@ -24,7 +24,6 @@ from app.models import (
     Truck,
     User,
 )
-from app.security import PasswordHashing
 
 __all__ = ["DEMO_MENU", "DEMO_PASSWORD", "DEMO_USERS", "seed"]
 
@@ -65,10 +64,10 @@ _ALL_TABLES = (
 )
 
 
-async def seed(db: Database, *, reset: bool = False, password_hash: str | None = None) -> bool:
+async def seed(db: Database, *, password_hash: str, reset: bool = False) -> bool:
     """Insert the demo data. Without ``reset`` only into an empty database; returns whether it wrote.
 
-    ``password_hash`` lets tests reuse one argon2 hash instead of hashing six times.
+    ``password_hash`` is the hash of ``DEMO_PASSWORD`` every demo user gets (hashed once, by the caller).
     """
     async with db.session() as session:
         if reset:
@@ -84,9 +83,8 @@ async def seed(db: Database, *, reset: bool = False, password_hash: str | None =
             ]
         )
         await session.flush()
-        hashed = password_hash or PasswordHashing().hash(DEMO_PASSWORD)
         for index, (username, role, truck) in enumerate(DEMO_USERS, start=1):
-            session.add(User(id=index, username=username, password_hash=hashed, role=role, truck_id=truck))
+            session.add(User(id=index, username=username, password_hash=password_hash, role=role, truck_id=truck))
         await session.flush()
         item_id = 0
         for position, (category, truck, items) in enumerate(DEMO_MENU, start=1):

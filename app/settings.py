@@ -41,9 +41,17 @@ class Settings:
     log_level: str = "info"  # HUB_LOG_LEVEL
     access_ttl_s: int = 900  # HUB_ACCESS_TTL_S
     refresh_ttl_s: int = 7 * 24 * 3600  # HUB_REFRESH_TTL_S
-    login_max_failures_user: int = 5  # HUB_LOGIN_MAX_FAILURES_USER
-    login_max_failures_ip: int = 20  # HUB_LOGIN_MAX_FAILURES_IP
+    login_max_failures_user: int = 5  # HUB_LOGIN_MAX_FAILURES_USER (per username from one address, per window)
+    login_max_failures_ip: int = 20  # HUB_LOGIN_MAX_FAILURES_IP (per address, all usernames, per window)
     login_window_s: int = 300  # HUB_LOGIN_WINDOW_S
+    login_max_failures_account: int = 50  # HUB_LOGIN_MAX_FAILURES_ACCOUNT (per username, every address, per hour)
+    login_known_address_s: int = 30 * 24 * 3600  # HUB_LOGIN_KNOWN_ADDRESS_S
+    argon2_time_cost: int = 2  # HUB_ARGON2_TIME_COST
+    argon2_memory_kib: int = 19456  # HUB_ARGON2_MEMORY_KIB
+    argon2_parallelism: int = 1  # HUB_ARGON2_PARALLELISM
+    hash_workers: int = 0  # HUB_HASH_WORKERS (0: half the CPUs, at least 1)
+    hash_queue: int = 64  # HUB_HASH_QUEUE
+    hash_wait_s: float = 5.0  # HUB_HASH_WAIT_S
     max_frame_bytes: int = 65536  # HUB_MAX_FRAME_BYTES
     hello_timeout_s: float = 10.0  # HUB_HELLO_TIMEOUT_S
     heartbeat_s: float = 20.0  # HUB_HEARTBEAT_S
@@ -57,6 +65,10 @@ class Settings:
     drain_s: float = 10.0  # HUB_DRAIN_S
     send_buffer_bytes: int = 0  # HUB_SEND_BUFFER_BYTES (0: OS default)
     device_touch_s: float = 30.0  # HUB_DEVICE_TOUCH_S
+    max_sockets_per_user: int = 50  # HUB_MAX_SOCKETS_PER_USER (per node)
+    max_devices_per_user: int = 50  # HUB_MAX_DEVICES_PER_USER
+    allowed_origins: str = ""  # HUB_ALLOWED_ORIGINS (comma-separated; empty: any)
+    trusted_proxies: str = "127.0.0.1,::1"  # HUB_TRUSTED_PROXIES (comma-separated addresses or CIDRs; "*": all)
 
     @property
     def production(self) -> bool:
@@ -107,6 +119,27 @@ class Settings:
             )
         if self.production and (len(self.secret_key) < 32 or self.secret_key == DEV_SECRET_KEY):
             raise SettingsError("HUB_SECRET_KEY must be at least 32 characters and not the dev key")
+        if self.production and not _owasp_argon2(self.argon2_memory_kib, self.argon2_time_cost):
+            raise SettingsError(
+                f"HUB_ARGON2_MEMORY_KIB={self.argon2_memory_kib} with HUB_ARGON2_TIME_COST={self.argon2_time_cost} "
+                "is weaker than OWASP's minimum for argon2id (e.g. 19456 KiB with time cost 2)"
+            )
+        for name, value in (("HUB_HASH_QUEUE", self.hash_queue), ("HUB_ARGON2_PARALLELISM", self.argon2_parallelism)):
+            if value < 1:
+                raise SettingsError(f"{name} must be at least 1")
+        for origin in self.origins:
+            if origin != "*" and "://" not in origin:
+                raise SettingsError(f"HUB_ALLOWED_ORIGINS: {origin!r} is not an origin like https://kds.example.com")
+
+    @property
+    def origins(self) -> tuple[str, ...]:
+        """Allowed ``Origin`` values of browsers (``/ws`` and CORS); empty means any (native apps send none)."""
+        return tuple(o.strip().rstrip("/") for o in self.allowed_origins.split(",") if o.strip())
+
+    @property
+    def hash_threads(self) -> int:
+        """Threads hashing passwords: half the CPUs by default, so the event loop always keeps a core."""
+        return self.hash_workers if self.hash_workers > 0 else max(1, (os.cpu_count() or 2) // 2)
 
     @property
     def signing_key(self) -> str:
@@ -135,7 +168,14 @@ class Settings:
             drain_s=self.drain_s,
             send_buffer_bytes=self.send_buffer_bytes,
             touch_interval_s=self.device_touch_s,
+            max_sockets_per_user=self.max_sockets_per_user,
+            allowed_origins=self.origins,
         )
+
+
+def _owasp_argon2(memory_kib: int, time_cost: int) -> bool:
+    """OWASP Password Storage Cheat Sheet: argon2id with m=19 MiB/t=2 or an equivalent trade (m·t ≥ 35 MiB)."""
+    return memory_kib >= 7168 and memory_kib * time_cost >= 35840
 
 
 _ENV_NAMES = {

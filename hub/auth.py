@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from hub.protocol.commands import Device
 from hub.topics import Topic
 
-__all__ = ["Authenticator", "Authorizer", "DeviceTracker", "Principal"]
+__all__ = ["Authenticator", "Authorizer", "ConnectionMatch", "DeviceTracker", "Principal"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +28,44 @@ class Principal:
     """The ``user`` object sent in ``welcome``."""
     claims: Mapping[str, Any] = field(default_factory=dict)
     """Anything the application's authorizer needs (role, truck...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionMatch:
+    """Which connections lose their authority: those of a login session, of a user, or of one user's device.
+
+    Every given field must match; at least one must be given.
+    """
+
+    session_id: str | None = None
+    user_id: int | None = None
+    device_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.session_id is None and self.user_id is None:
+            raise ValueError("a ConnectionMatch needs a session_id or a user_id")
+
+    def matches(self, principal: Principal, device_id: str | None) -> bool:
+        if self.session_id is not None and principal.session_id != self.session_id:
+            return False
+        if self.user_id is not None and principal.user_id != self.user_id:
+            return False
+        return self.device_id is None or device_id == self.device_id
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "user_id": self.user_id, "device_id": self.device_id}
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> ConnectionMatch:
+        """Raises ``ValueError``/``TypeError`` for a malformed control message."""
+        session_id, user_id, device_id = raw.get("session_id"), raw.get("user_id"), raw.get("device_id")
+        if not (session_id is None or isinstance(session_id, str)) or not (
+            device_id is None or isinstance(device_id, str)
+        ):
+            raise TypeError("session_id and device_id must be strings")
+        if not (user_id is None or (isinstance(user_id, int) and not isinstance(user_id, bool))):
+            raise TypeError("user_id must be an integer")
+        return cls(session_id=session_id, user_id=user_id, device_id=device_id)
 
 
 class Authenticator(Protocol):
@@ -52,7 +90,11 @@ class Authorizer(Protocol):
 
 class DeviceTracker(Protocol):
     async def connected(self, principal: Principal, device: Device) -> None:
-        """A device said hello: register it, mark it online."""
+        """A device said hello: register it, mark it online (before ``welcome``).
+
+        Raises:
+            HubError: ``rate_limited`` when the user may not register another device.
+        """
         ...
 
     async def seen(self, devices: list[tuple[int, str]]) -> None:

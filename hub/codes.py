@@ -41,6 +41,7 @@ class CloseCode(IntEnum):
     """WebSocket close codes the hub sends (protocol.md §2.6)."""
 
     GOING_AWAY = 1001
+    INVALID_DATA = 1007
     INTERNAL_ERROR = 1011
     MESSAGE_TOO_BIG = 1009
     PROTOCOL_VIOLATION = 4400
@@ -53,6 +54,7 @@ class CloseCode(IntEnum):
 CLOSE_CODE_EXPLANATIONS: dict[CloseCode, str] = {
     CloseCode.GOING_AWAY: "node shutting down or draining: reconnect (any node) and resume",
     CloseCode.INTERNAL_ERROR: "unexpected server error: reconnect and resume",
+    CloseCode.INVALID_DATA: "a text frame that is not valid UTF-8 (RFC 6455 §8.1): fix the client",
     CloseCode.MESSAGE_TOO_BIG: "frame larger than HUB_MAX_FRAME_BYTES: fix the client",
     CloseCode.PROTOCOL_VIOLATION: "protocol violation: fix the client",
     CloseCode.UNAUTHORIZED: "authentication failed or token expired: log in again",

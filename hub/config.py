@@ -48,5 +48,9 @@ class HubConfig:
     fresh: they get the newest per driver instead of a backlog (HUB_SEND_BUFFER_BYTES)."""
     max_invalid_frames: int = 20
     """Invalid frames in a row tolerated; one more closes 4400 (protocol.md §2.5)."""
+    allowed_origins: tuple[str, ...] = ()
+    """Browser ``Origin`` values accepted on ``/ws``; others get 403. Empty: any (HUB_ALLOWED_ORIGINS)."""
+    max_sockets_per_user: int = 50
+    """Open connections one user may hold on this node; one more is refused with 4429 (HUB_MAX_SOCKETS_PER_USER)."""
     touch_interval_s: float = 30.0
     """How often live connections report ``last_seen`` of their device to the application."""

@@ -131,10 +131,11 @@ class Connection:
     async def _open(self, hello: Hello) -> None:
         principal = await self.hub.authenticate(hello.token, hello.id)
         self.principal, self.device = principal, hello.device
+        await self.hub.admit(self)
         self.session.transition(OPEN)
         self.push(self.hub.welcome_frame(self, hello.id))
         self.transport.on_drain(self.drain)
-        await self.hub.register(self)
+        self.hub.register(self)
         self.log.info("connection open user=%s device=%s", principal.user_id, hello.device and hello.device.id)
 
     def drain(self) -> None:
@@ -220,6 +221,10 @@ class Connection:
             command = frames.decode_command(data, now=now)
         except ProtocolError as exc:
             self._count_received("invalid")
+            if text and isinstance(data, bytes) and not _is_utf8(data):
+                # RFC 6455 §8.1: invalid UTF-8 in a text frame fails the connection with 1007. Checked only
+                # once decoding failed, so valid frames pay nothing for it (orjson validates UTF-8 itself).
+                raise CloseConnection(CloseCode.INVALID_DATA, "text frame is not valid UTF-8") from None
             self.push_error(exc.code, exc.message, exc.command_id)
             self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
             return None
@@ -283,6 +288,14 @@ class Connection:
         if self.peer_code in _KNOWN_CLOSE_CODES:  # 1009 and 4408 are sent by the server protocol itself
             return str(self.peer_code)
         return "client"
+
+
+def _is_utf8(data: bytes) -> bool:
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 def _type_labels() -> dict[type, str]:

@@ -93,7 +93,9 @@ class GpsIngestor:
         state.stamp = now
         if state.tokens < 1.0:
             self.stats.rate_dropped += len(command.pings)
-            if now - state.last_error >= 1.0:  # at most one error frame per second per driver
+            # A frame with an id is always told it was dropped (an ``ack`` means stored); frames without
+            # one get at most one notice a second per driver, so a flood is not answered frame by frame.
+            if command.id is not None or now - state.last_error >= 1.0:
                 state.last_error = now
                 raise ProtocolError(
                     ErrorCode.RATE_LIMITED, f"over {self.per_s:g} GPS frames per second: ping dropped", command.id

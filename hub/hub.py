@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from hub.auth import Authenticator, Authorizer, DeviceTracker, Principal
+from hub.auth import Authenticator, Authorizer, ConnectionMatch, DeviceTracker, Principal
 from hub.broker.base import Broker, BrokerUnavailable
 from hub.codes import CloseCode, ErrorCode
 from hub.config import HubConfig
@@ -41,6 +41,7 @@ log = logging.getLogger("hub")
 
 #: Node-to-node messages (not a client topic: no family parses it, so no client can subscribe to it).
 CONTROL_TOPIC = "_hub:control"
+
 
 class Hub:
     def __init__(
@@ -74,6 +75,7 @@ class Hub:
         # (user_id, device_id) -> open connections on this node: O(1) "last socket of this device?" on close
         # (scanning every connection per close made a drain of n sockets cost n²).
         self._device_sockets: dict[tuple[int, str], int] = {}
+        self._user_sockets: dict[int, int] = {}  # user_id -> open connections on this node (HUB_MAX_SOCKETS_PER_USER)
         self.gps = GpsIngestor(self, positions, per_s=config.gps_per_s, may_send=may_send_gps) if positions else None
         self.dispatcher = Dispatcher(self)
         self._ticker: asyncio.Task[None] | None = None
@@ -144,16 +146,37 @@ class Hub:
             frame["id"] = command_id
         return frames.encode(frame)
 
-    async def register(self, conn: Connection) -> None:
-        self.connections[conn.conn_id] = conn
-        self.metrics.connections.labels(conn.kind).inc()
-        if conn.device is not None and conn.principal is not None:
-            key = (conn.principal.user_id, conn.device.id)
-            self._device_sockets[key] = self._device_sockets.get(key, 0) + 1
+    async def admit(self, conn: Connection) -> None:
+        """Before ``welcome``: the per-user socket cap, then the device's registration (which may refuse).
+
+        Raises:
+            CloseConnection: 4429 with ``rate_limited`` when the user holds too many sockets or devices.
+        """
+        principal = conn.principal
+        assert principal is not None
+        cap = self.config.max_sockets_per_user
+        if self._user_sockets.get(principal.user_id, 0) >= cap:
+            raise CloseConnection(
+                CloseCode.RATE_LIMITED,
+                f"at most {cap} open sockets per user on this node: close another first",
+                error=ErrorCode.RATE_LIMITED,
+            )
+        if conn.device is not None:
             try:
-                await self.devices.connected(conn.principal, conn.device)
-            except Exception:
-                conn.log.exception("device registration failed")
+                await self.devices.connected(principal, conn.device)
+            except HubError as exc:
+                raise CloseConnection(CloseCode.RATE_LIMITED, exc.message, error=exc.code) from None
+
+    def register(self, conn: Connection) -> None:
+        """The connection is open (``welcome`` sent): count it."""
+        principal = conn.principal
+        assert principal is not None
+        self.connections[conn.conn_id] = conn
+        self._user_sockets[principal.user_id] = self._user_sockets.get(principal.user_id, 0) + 1
+        self.metrics.connections.labels(conn.kind).inc()
+        if conn.device is not None:
+            key = (principal.user_id, conn.device.id)
+            self._device_sockets[key] = self._device_sockets.get(key, 0) + 1
 
     async def forget(self, conn: Connection, close_label: str) -> None:
         """Remove every trace of a closed connection."""
@@ -162,6 +185,12 @@ class Hub:
             return
         self.metrics.connections.labels(conn.kind).dec()
         self.metrics.disconnects.labels(close_label).inc()
+        if conn.principal is not None:
+            left = self._user_sockets.get(conn.principal.user_id, 1) - 1
+            if left > 0:
+                self._user_sockets[conn.principal.user_id] = left
+            else:
+                self._user_sockets.pop(conn.principal.user_id, None)
         for topic in list(conn.topics):
             await self.subscriptions.detach(conn, topic)
         if conn.device is not None and conn.principal is not None and self._last_device_socket(conn):
@@ -191,29 +220,27 @@ class Hub:
             conn.request_close(code, reason, flush=True)
         return len(matched)
 
-    async def close_everywhere(self, match: dict[str, Any], code: CloseCode, reason: str) -> int:
-        """Close matching connections on every node (logout, device removed); returns how many closed here.
+    def close_matching(self, match: ConnectionMatch, code: CloseCode, reason: str) -> int:
+        """Close this node's connections that ``match``; returns how many."""
+        return self.close_where(lambda p, c: match.matches(p, c.device.id if c.device else None), code, reason)
 
-        ``match``: ``{"session_id": …}`` or ``{"user_id": …, "device_id": …}``. Other nodes hear it through
-        the broker; if the broker is down they do not, and those sockets last until their access token
-        expires (at most ``HUB_ACCESS_TTL_S``), as the token itself is refused everywhere at once.
+    async def close_everywhere(self, match: ConnectionMatch, code: CloseCode, reason: str) -> int:
+        """Close matching connections on every node (logout, revocation, device removed); returns how many here.
+
+        Other nodes hear it through the broker at once. If the broker is down they do not; the
+        application's revocation watch (which reads revoked sessions from the database) closes
+        them within its interval instead.
         """
-        closed = self._close_matching(match, code, reason)
+        closed = self.close_matching(match, code, reason)
         if not self.broker.single_node:
-            message = orjson.dumps({"node": self.config.node_id, "match": match, "code": int(code), "reason": reason})
+            message = orjson.dumps(
+                {"node": self.config.node_id, "match": match.as_dict(), "code": int(code), "reason": reason}
+            )
             try:
                 await self.broker.publish(CONTROL_TOPIC, "close", message, reliable=False, ts=time.time())
             except BrokerUnavailable:
                 log.warning("broker down: other nodes not told to close %s", match)
         return closed
-
-    def _close_matching(self, match: dict[str, Any], code: CloseCode, reason: str) -> int:
-        if "session_id" in match:
-            return self.close_where(lambda p, _c: p.session_id == match["session_id"], code, reason)
-        user_id, device_id = match["user_id"], match["device_id"]
-        return self.close_where(
-            lambda p, c: p.user_id == user_id and c.device is not None and c.device.id == device_id, code, reason
-        )
 
     def _on_publication(self, pub: Publication) -> None:
         """Broker handler of a multi-node hub: node-to-node messages first, then subscribers."""
@@ -223,7 +250,9 @@ class Hub:
         try:
             message = orjson.loads(pub.data)
             if message["node"] != self.config.node_id and pub.event == "close":
-                self._close_matching(message["match"], CloseCode(message["code"]), message["reason"])
+                self.close_matching(
+                    ConnectionMatch.from_dict(message["match"]), CloseCode(message["code"]), message["reason"]
+                )
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed control message: %r", pub.data[:200])
 

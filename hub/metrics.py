@@ -40,10 +40,15 @@ class HubMetrics:
         )
         self.dropped_frames = Counter("hub_dropped_frames", "Frames dropped, by reason", ["reason"], registry=r)
         self.disconnects = Counter("hub_disconnects", "Connections closed, by close code", ["code"], registry=r)
+        self.refused_handshakes = Counter(
+            "hub_refused_handshakes", "WebSocket handshakes refused before accept, by reason", ["reason"], registry=r
+        )
         self.gps_positions = Counter("hub_gps_positions", "GPS positions accepted", registry=r)
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
         self.broker_up = Gauge(
-            "hub_broker_up", "1 while the broker is reachable (live channel and commands)", multiprocess_mode="livemin",
+            "hub_broker_up",
+            "1 while the broker is reachable (live channel and commands)",
+            multiprocess_mode="livemin",
             registry=r,
         )
         self.broker_reconnects = Counter("hub_broker_reconnects", "Broker live channel re-established", registry=r)
@@ -68,6 +73,7 @@ class HubMetrics:
         for code in CloseCode:
             self.disconnects.labels(str(int(code)))
         self.disconnects.labels("client")
+        self.refused_handshakes.labels("origin")
         for outcome in ("filled", "lost", "duplicate"):
             self.stream_gaps.labels(outcome)
         self.broker_up.set(1)

@@ -17,7 +17,7 @@ import pytest
 
 from app.db import Database
 from app.migrate import upgrade
-from app.security import PasswordHashing
+from app.passwords import Argon2Params, PasswordHashing
 from app.seed import DEMO_PASSWORD, seed
 from app.settings import Settings
 from tests.support.backends import BACKEND, PostgresDatabases
@@ -38,12 +38,17 @@ def service_url(name: str) -> str | None:
     return url
 
 
+# Hashing cheap enough for a test suite (argon2 at its smallest); tests of hashing itself set their own.
+CHEAP_ARGON2 = {"argon2_time_cost": 1, "argon2_memory_kib": 64}
+
+
 def _fill(url: str) -> None:
     upgrade(url)
+    cheap = Argon2Params(time_cost=CHEAP_ARGON2["argon2_time_cost"], memory_kib=CHEAP_ARGON2["argon2_memory_kib"])
 
     async def fill() -> None:
         db = Database(url)
-        await seed(db, password_hash=PasswordHashing().hash(DEMO_PASSWORD))
+        await seed(db, password_hash=PasswordHashing(cheap).hash_sync(DEMO_PASSWORD))
         await db.close()
 
     asyncio.run(fill())
@@ -100,7 +105,13 @@ def broker_settings() -> dict[str, str]:
 
 @pytest.fixture
 def settings(request: pytest.FixtureRequest, database_url: str, broker_settings: dict[str, str]) -> Settings:
-    base = Settings(database_url=database_url, node_id="test", drain_s=2.0, **broker_settings)  # type: ignore[arg-type]
+    base = Settings(
+        database_url=database_url,
+        node_id="test",
+        drain_s=2.0,
+        **CHEAP_ARGON2,
+        **broker_settings,  # type: ignore[arg-type]
+    )
     marker = request.node.get_closest_marker("hub")
     return replace(base, **marker.kwargs) if marker else base
 

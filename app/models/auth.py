@@ -39,7 +39,7 @@ class AuthSession(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=32)
     user_id: int = Field(foreign_key="users.id", index=True)
     created_at: datetime = Field(default_factory=utcnow)
-    revoked_at: datetime | None = None
+    revoked_at: datetime | None = Field(default=None, index=True)
 
 
 class RefreshToken(SQLModel, table=True):

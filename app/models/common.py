@@ -1,10 +1,19 @@
-"""Time helpers shared by models: aware UTC datetimes, ISO 8601 with ``Z`` in REST (protocol.md §4.1)."""
+"""Shared by models: aware UTC datetimes, ISO 8601 with ``Z`` in REST (protocol.md §4.1), and bounded ids."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Annotated
 
-__all__ = ["iso", "utcnow"]
+from pydantic import Field
+
+__all__ = ["MAX_ID", "Id", "iso", "utcnow"]
+
+MAX_ID = 2**63 - 1
+"""The largest id the database can hold (a signed 64-bit integer): larger input never reaches a query."""
+
+Id = Annotated[int, Field(gt=0, le=MAX_ID)]
+"""Every id a request body carries."""
 
 
 def utcnow() -> datetime:

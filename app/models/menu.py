@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Check
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from app.models.common import iso, utcnow
+from app.models.common import Id, iso, utcnow
 
 __all__ = [
     "CategoryCreate",
@@ -143,11 +143,11 @@ class _Strict(BaseModel):
 class CategoryCreate(_Strict):
     name: str = Name
     position: int = Check(default=0, ge=0, le=100_000)
-    truck_id: int | None = Check(default=None, gt=0)
+    truck_id: Id | None = None
 
 
 class ItemCreate(_Strict):
-    category_id: int = Check(gt=0)
+    category_id: Id
     name: str = Name
     price_cents: int = Price
     station: str = Station
@@ -155,7 +155,7 @@ class ItemCreate(_Strict):
 
 
 class ItemUpdate(_Strict):
-    category_id: int | None = Check(default=None, gt=0)
+    category_id: Id | None = None
     name: str | None = Check(default=None, min_length=1, max_length=100)
     price_cents: int | None = Check(default=None, ge=0, le=10_000_000)
     station: str | None = Check(default=None, min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")
@@ -175,7 +175,7 @@ class SpecialCreate(BaseModel):
 
 
 class InventoryLine(_Strict):
-    item_id: int = Check(gt=0)
+    item_id: Id
     stock: int | None = Check(ge=0, le=1_000_000)  # null: stop counting this item
     low_threshold: int | None = Check(default=None, ge=0, le=1_000_000)
     sold_out: bool | None = None

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 from pydantic import Field as Check
 from sqlmodel import JSON, Column, Field, SQLModel
 
-from app.models.common import iso, utcnow
+from app.models.common import Id, iso, utcnow
 
 __all__ = [
     "OPEN_STATUSES",
@@ -142,7 +142,7 @@ class IdempotencyRecord(SQLModel, table=True):
 class OrderLineIn(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    item_id: int = Check(gt=0)
+    item_id: Id
     qty: int = Check(ge=1, le=MAX_QTY)
     modifiers: list[Modifier] = Check(default_factory=list, max_length=10)
 

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Check
 from sqlmodel import Field, SQLModel
 
-from app.models.common import iso, utcnow
+from app.models.common import Id, iso, utcnow
 
 __all__ = ["Shift", "ShiftConfigUpdate", "ShiftCreate", "ShiftStatus"]
 
@@ -61,8 +61,8 @@ class Shift(SQLModel, table=True):
 class ShiftCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
-    truck_id: int = Check(gt=0)
-    location_id: int = Check(gt=0)
+    truck_id: Id
+    location_id: Id
 
 
 class ShiftConfigUpdate(BaseModel):

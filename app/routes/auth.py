@@ -11,7 +11,9 @@ from app.deps import actor, state
 from app.errors import parse_body
 from app.models import User
 from app.responses import json_response
-from hub.codes import CloseCode
+from app.services.auth import SessionRevoked
+from app.services.revocation import close_revoked
+from hub.auth import ConnectionMatch
 
 __all__ = ["routes"]
 
@@ -31,16 +33,19 @@ async def login(request: Request) -> Response:
     body = await parse_body(request, LoginIn)
     st = state(request)
     address = request.client.host if request.client else "unknown"
-    async with st.db.session() as session:
-        pair = await st.auth.login(session, username=body.username, password=body.password, address=address)
+    pair = await st.auth.login(st.db, username=body.username, password=body.password, address=address)
     return json_response(pair.public())
 
 
 async def refresh(request: Request) -> Response:
     body = await parse_body(request, RefreshIn)
     st = state(request)
-    async with st.db.session() as session:
-        pair = await st.auth.refresh(session, refresh_token=body.refresh_token)
+    try:
+        async with st.db.session() as session:
+            pair = await st.auth.refresh(session, refresh_token=body.refresh_token)
+    except SessionRevoked as exc:  # a stolen token was used: the session's sockets must not keep receiving
+        await close_revoked(st.hub, ConnectionMatch(session_id=exc.session_id), "session revoked: log in again")
+        raise
     return json_response(pair.public())
 
 
@@ -50,7 +55,7 @@ async def logout(request: Request) -> Response:
     st = state(request)
     async with st.db.session() as session:
         await st.auth.logout(session, session_id=claims.session_id)
-    closed = await st.hub.close_everywhere({"session_id": claims.session_id}, CloseCode.UNAUTHORIZED, "logged out")
+    closed = await close_revoked(st.hub, ConnectionMatch(session_id=claims.session_id), "logged out")
     return json_response({"status": "logged_out", "closed_connections": closed})
 
 

@@ -13,7 +13,9 @@ from app.deps import actor, state
 from app.errors import ApiError
 from app.models import Device, iso, utcnow
 from app.responses import json_response
-from hub.codes import CloseCode, ErrorCode
+from app.services.revocation import close_revoked
+from hub.auth import ConnectionMatch
+from hub.codes import ErrorCode
 
 __all__ = ["routes"]
 
@@ -52,9 +54,7 @@ async def delete_device(request: Request) -> Response:
             raise ApiError(ErrorCode.NOT_FOUND, f"no device {device_id!r}")
         await session.delete(row)
         await session.commit()
-    await st.hub.close_everywhere(
-        {"user_id": who.user_id, "device_id": device_id}, CloseCode.UNAUTHORIZED, "device removed"
-    )
+    await close_revoked(st.hub, ConnectionMatch(user_id=who.user_id, device_id=device_id), "device removed")
     return Response(status_code=204)
 
 

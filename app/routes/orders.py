@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.deps import actor, path_id, publish, require_broker, state
-from app.errors import ApiError, parse_body
+from app.errors import ApiError, NoFields, parse_body, parse_optional_body
 from app.models.order import AdvanceBody, CancelBody, OrderCreate
 from app.responses import json_response
 from app.services import orders, summary, tickets
@@ -84,6 +84,8 @@ async def _ticket_change(request: Request, action: str) -> Response:
     order_id = path_id(request)
     advance_to = (await parse_body(request, AdvanceBody)).to if action == "advance" else None
     reason = (await parse_body(request, CancelBody)).reason if action == "cancel" else None
+    if action in ("hold", "resume"):
+        await parse_optional_body(request, NoFields)  # a malformed body is refused, not ignored
     st = state(request)
     async with st.db.session() as session:
         order, _ = await tickets.load_order(session, order_id, who)
@@ -112,6 +114,7 @@ def _ticket_route(action: str):  # type: ignore[no-untyped-def]
 
 async def advance_ready(request: Request) -> Response:
     who = await actor(request)
+    await parse_optional_body(request, NoFields)
     shift_id = path_id(request)
     st = state(request)
     require_broker(request)

@@ -6,12 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.deps import actor, path_id, publish, require_broker, state
-from app.errors import ApiError, parse_body
+from app.deps import actor, path_id, publish, query_id, require_broker, state
+from app.errors import NoFields, parse_body, parse_optional_body
 from app.models.shift import ShiftConfigUpdate, ShiftCreate
 from app.responses import json_response
 from app.services import shifts
-from hub.codes import ErrorCode
 
 __all__ = ["routes"]
 
@@ -28,17 +27,16 @@ async def check_in(request: Request) -> Response:
 
 async def active(request: Request) -> Response:
     who = await actor(request)
-    raw = request.query_params.get("truck_id", "")
-    if not raw.isdigit():
-        raise ApiError(ErrorCode.BAD_REQUEST, "query parameter truck_id (a positive integer) is required")
+    truck_id = query_id(request, "truck_id")
     async with state(request).db.session() as session:
-        shift = await shifts.get_active(session, truck_id=int(raw), actor=who)
+        shift = await shifts.get_active(session, truck_id=truck_id, actor=who)
     return json_response(shift.public())
 
 
 def _lifecycle(action: str):  # type: ignore[no-untyped-def]
     async def endpoint(request: Request) -> Response:
         who = await actor(request)
+        await parse_optional_body(request, NoFields)
         require_broker(request)
         async with state(request).db.session() as session:
             shift, events = await shifts.change_status(session, shift_id=path_id(request), action=action, actor=who)

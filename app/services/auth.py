@@ -1,4 +1,9 @@
-"""Login, refresh-token rotation, logout, and access-token checks against revoked sessions."""
+"""Login, refresh-token rotation, logout, and access-token checks against revoked sessions.
+
+A login holds no database connection while the password is hashed: it reads the user, lets
+go of the connection, verifies in the hashing pool, then opens a second short transaction to
+create the session. Sixty slow logins therefore cannot starve the pool that tablets' reads need.
+"""
 
 from __future__ import annotations
 
@@ -10,13 +15,15 @@ from typing import Any
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.db import Database
 from app.errors import ApiError
 from app.models import AuthSession, RefreshToken, User, utcnow
-from app.security import AccessClaims, PasswordHashing, TokenError, TokenSigner, hash_refresh_token, new_refresh_token
-from app.throttle import LoginThrottle
+from app.passwords import HashingBusy, PasswordHashing
+from app.security import AccessClaims, TokenError, TokenSigner, hash_refresh_token, new_refresh_token
+from app.throttle import LoginThrottle, Throttled, reserve
 from hub.codes import ErrorCode
 
-__all__ = ["AuthService", "TokenPair"]
+__all__ = ["AuthService", "SessionRevoked", "TokenPair", "retry_after"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,38 +43,89 @@ class TokenPair:
         }
 
 
+class SessionRevoked(ApiError):
+    """401 for a refresh token presented twice: the session was revoked, and its sockets must close now."""
+
+    def __init__(self, session_id: str) -> None:
+        super().__init__(ErrorCode.UNAUTHORIZED, "refresh token already used: session revoked")
+        self.session_id = session_id
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, int(seconds + 0.999)))}
+
+
+def _busy(seconds: float) -> ApiError:
+    return ApiError(
+        ErrorCode.UNAVAILABLE, "too many logins at once: retry shortly", status=503, headers=retry_after(seconds)
+    )
+
+
 class AuthService:
     def __init__(
-        self, *, signer: TokenSigner, passwords: PasswordHashing, throttle: LoginThrottle, refresh_ttl_s: int
+        self,
+        *,
+        signer: TokenSigner,
+        passwords: PasswordHashing,
+        throttle: LoginThrottle,
+        refresh_ttl_s: int,
+        wait_s: float = 5.0,
     ) -> None:
         self.signer = signer
         self.passwords = passwords
         self.throttle = throttle
         self.refresh_ttl_s = refresh_ttl_s
+        self.wait_s = wait_s
+        """How long a login may queue behind others (for a throttle place, then a hashing thread)."""
 
-    async def login(self, session: AsyncSession, *, username: str, password: str, address: str) -> TokenPair:
-        """Raises ApiError 429 when throttled, 401 on wrong credentials (same message for unknown users)."""
-        wait = await self.throttle.retry_after(username, address)
-        if wait is not None:
+    async def login(self, db: Database, *, username: str, password: str, address: str) -> TokenPair:
+        """Raises ApiError 429 when throttled, 503 when hashing is saturated, 401 on wrong credentials
+        (the same answer, after the same work, for unknown and disabled users)."""
+        username = username.strip().lower()
+        try:
+            attempt = await reserve(self.throttle, username, address, wait_s=self.wait_s)
+        except Throttled as exc:
+            if exc.busy:
+                raise _busy(exc.retry_after_s) from None
             raise ApiError(
                 ErrorCode.RATE_LIMITED,
                 "too many failed logins: try again later",
-                headers={"Retry-After": str(max(1, int(wait + 0.999)))},
-            )
-        user = (await session.exec(select(User).where(User.username == username))).first()
-        ok = self.passwords.verify(user.password_hash if user else None, password)
-        if not ok or user is None or not user.active:
-            await self.throttle.failed(username, address)
+                headers=retry_after(exc.retry_after_s),
+            ) from None
+        try:
+            async with db.session() as session:
+                user = (await session.exec(select(User).where(User.username == username))).first()
+            verified = await self.passwords.verify(user.password_hash if user else None, password)
+        except HashingBusy as exc:
+            await self.throttle.cancel(attempt)
+            raise _busy(exc.retry_after_s) from None
+        except BaseException:
+            await self.throttle.cancel(attempt)
+            raise
+        if not verified.ok or user is None or not user.active:
+            await self.throttle.settle(attempt, succeeded=False)
             raise ApiError(ErrorCode.UNAUTHORIZED, "wrong username or password")
-        await self.throttle.succeeded(username)
-        auth = AuthSession(id=secrets.token_hex(16), user_id=user.id or 0)
-        session.add(auth)
-        pair = await self._issue(session, user, auth.id)
-        await session.commit()
+        async with db.session() as session:
+            if verified.rehashed is not None:  # stored with older argon2 parameters: upgrade it now
+                await session.exec(
+                    update(User)
+                    .where(col(User.id) == user.id, col(User.password_hash) == user.password_hash)
+                    .values(password_hash=verified.rehashed)
+                )
+            auth = AuthSession(id=secrets.token_hex(16), user_id=user.id or 0)
+            session.add(auth)
+            pair = await self._issue(session, user, auth.id)
+            await session.commit()
+        await self.throttle.settle(attempt, succeeded=True)
         return pair
 
     async def refresh(self, session: AsyncSession, *, refresh_token: str) -> TokenPair:
-        """Rotate: the presented token is used up. Presenting a used token again revokes the whole session."""
+        """Rotate: the presented token is used up. Presenting a used token again revokes the whole session.
+
+        Raises:
+            SessionRevoked: the token was already used; the session is now revoked (close its sockets).
+            ApiError: 401 for any other bad token, a revoked session or a disabled user.
+        """
         digest = hash_refresh_token(refresh_token)
         row = (await session.exec(select(RefreshToken).where(RefreshToken.token_hash == digest))).first()
         now = utcnow()
@@ -79,7 +137,7 @@ class AuthService:
         if row.used_at is not None:  # reuse of a rotated token: assume theft, end the session
             auth.revoked_at = now
             await session.commit()
-            raise ApiError(ErrorCode.UNAUTHORIZED, "refresh token already used: session revoked")
+            raise SessionRevoked(auth.id)
         claimed = await session.exec(  # compare-and-set: two concurrent refreshes, one wins
             update(RefreshToken)
             .where(col(RefreshToken.id) == row.id, col(RefreshToken.used_at).is_(None))

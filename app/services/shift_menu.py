@@ -79,9 +79,7 @@ async def menu_view(session: AsyncSession, shift: Shift) -> dict[str, Any]:
     }
 
 
-async def add_special(
-    session: AsyncSession, shift: Shift, body: SpecialCreate, actor: AccessClaims
-) -> dict[str, Any]:
+async def add_special(session: AsyncSession, shift: Shift, body: SpecialCreate, actor: AccessClaims) -> dict[str, Any]:
     require_manager(actor)
     if shift.status == "closed":
         raise ApiError(ErrorCode.INVALID_TRANSITION, "a closed shift takes no specials")

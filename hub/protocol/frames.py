@@ -50,6 +50,7 @@ MAX_TOPIC_CHARS = 128
 MAX_EVENT_CHARS = 64
 MAX_TOKEN_CHARS = 8192
 MAX_DEVICE_FIELD_CHARS = 128
+MAX_SEQ = 2**63 - 1  # seq is a signed 64-bit counter in every broker
 MAX_BATCH = 100  # issue 5: "a batch array of pings (at most 100, oldest first)"
 GPS_FUTURE_S = 60.0  # protocol.md §2.5: "ts more than 60 s in the future" is bad_request
 
@@ -141,8 +142,8 @@ def _subscribe(obj: dict[str, Any], cid: CommandId, now: float) -> Subscribe:
     if not isinstance(raw, dict):
         raise _bad("'since' must be an object {seq, epoch}", cid)
     seq = raw.get("seq")
-    if isinstance(seq, bool) or not isinstance(seq, int) or seq < 0:
-        raise _bad("'since.seq' must be a non-negative integer", cid)
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise _bad("'since.seq' must be a non-negative 64-bit integer", cid)
     epoch = _string(raw, "epoch", cid, max_chars=MAX_TOPIC_CHARS)
     assert epoch is not None
     return Subscribe(id=cid, topic=topic, since=Position(seq=seq, epoch=epoch))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import sys
 import time
@@ -112,7 +113,7 @@ async def test_migrations_and_seed_on_postgres() -> None:
         db = Database(url)
         try:
             assert await seed(db, password_hash="x") is True
-            assert await seed(db) is False  # not empty any more
+            assert await seed(db, password_hash="x") is False  # not empty any more
             await db.ping()
         finally:
             await db.close()
@@ -122,3 +123,46 @@ async def test_migrations_and_seed_on_postgres() -> None:
 
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+async def test_make_run_starts_in_production_and_says_how_to_create_the_first_admin(tmp_path: Path) -> None:
+    """The README's production command: no demo data (not an error), and one line naming the command to run."""
+    port = free_port()
+    env = process_env(
+        HUB_ENV="production",
+        HUB_SECRET_KEY="p" * 48,
+        DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'prod.db'}",
+        PORT=str(port),
+        HOST="127.0.0.1",
+    )
+    proc = await asyncio.create_subprocess_exec(
+        "make", "run", cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        start_new_session=True,  # make and the server it starts form one group: stopped together
+    )  # fmt: skip
+    output = bytearray()
+
+    async def collect() -> None:
+        assert proc.stdout is not None
+        while chunk := await proc.stdout.read(4096):
+            output.extend(chunk)
+
+    reader = asyncio.ensure_future(collect())
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+
+            async def up() -> bool:
+                assert proc.returncode is None, bytes(output).decode(errors="replace")
+                try:
+                    return (await http.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await wait_until(up, timeout=60_000 * MS)
+            await wait_until(lambda: b"python -m app users create" in output, timeout=10_000 * MS)
+            login = await http.post("/api/auth/login", json={"username": "admin", "password": "password"})
+            assert login.status_code == 401  # no demo users in production
+    finally:
+        if proc.returncode is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            await asyncio.wait_for(proc.wait(), 30)
+        reader.cancel()

@@ -63,6 +63,8 @@ def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
         HUB_HEARTBEAT_S=str(settings.heartbeat_s),
         HUB_DRAIN_S=str(settings.drain_s),
         HUB_LOG_LEVEL="warning",
+        HUB_ARGON2_TIME_COST=str(settings.argon2_time_cost),
+        HUB_ARGON2_MEMORY_KIB=str(settings.argon2_memory_kib),
         **extra,
     )
 

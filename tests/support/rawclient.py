@@ -12,16 +12,16 @@ from typing import Any
 import orjson
 
 
-def _mask(payload: bytes) -> bytes:
+def _mask(payload: bytes, first: int = 0x81) -> bytes:
     key = os.urandom(4)
     masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
     n = len(payload)
     if n < 126:
-        header = struct.pack("!BB", 0x81, 0x80 | n)
+        header = struct.pack("!BB", first, 0x80 | n)
     elif n < 65536:
-        header = struct.pack("!BBH", 0x81, 0x80 | 126, n)
+        header = struct.pack("!BBH", first, 0x80 | 126, n)
     else:
-        header = struct.pack("!BBQ", 0x81, 0x80 | 127, n)
+        header = struct.pack("!BBQ", first, 0x80 | 127, n)
     return header + key + masked
 
 
@@ -53,7 +53,11 @@ class RawClient:
         return cls(reader, writer)
 
     async def send(self, frame: dict[str, Any]) -> None:
-        self.writer.write(_mask(orjson.dumps(frame)))
+        await self.send_text(orjson.dumps(frame))
+
+    async def send_text(self, payload: bytes) -> None:
+        """A text frame carrying ``payload`` as is, valid UTF-8 or not."""
+        self.writer.write(_mask(payload))
         await self.writer.drain()
 
     async def read_frame(self) -> tuple[int, bytes]:

@@ -16,8 +16,8 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from app.main import create_app
+from app.serving import uvicorn_options
 from app.settings import Settings
-from hub.server import uvicorn_ws_options
 from tests.support.timing import MS
 
 
@@ -106,7 +106,7 @@ async def run_server(settings: Settings, *, plain_asgi: bool = False) -> AsyncIt
     """``plain_asgi`` serves with uvicorn's stock websocket protocol: the hub's portable path, no fast path."""
     port = free_port()
     settings = replace(settings, port=port)
-    ws_options = uvicorn_ws_options(settings.hub_config())
+    ws_options = uvicorn_options(settings)
     if plain_asgi:
         ws_options["ws"] = "websockets-sansio"
     config = uvicorn.Config(

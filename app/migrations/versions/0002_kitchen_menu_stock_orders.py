@@ -230,7 +230,6 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("last_ticket_number", sa.Integer(), nullable=False, server_default="0"))
 
 
-
 def downgrade() -> None:
     with op.batch_alter_table("shifts", schema=None) as batch_op:
         batch_op.drop_column("last_ticket_number")

@@ -1,0 +1,76 @@
+"""No input reaches the database unchecked: ids beyond 64 bits and malformed bodies get 4xx, never 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from starlette.routing import Route
+
+from app.routes import all_routes
+from tests.support.kitchen import open_shift, order
+from tests.support.server import RunningServer
+
+HUGE = 2**63  # one more than a signed 64-bit id can hold
+BODY_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
+    ("POST", "/api/shifts", {"truck_id": HUGE, "location_id": 1}),
+    ("POST", "/api/shifts", {"truck_id": 1, "location_id": HUGE}),
+    ("POST", "/api/menu/categories", {"name": "x", "truck_id": HUGE}),
+    ("POST", "/api/menu/items", {"category_id": HUGE, "name": "x", "price_cents": 1, "station": "grill"}),
+    ("PATCH", "/api/menu/items/1", {"category_id": HUGE}),
+    ("PATCH", "/api/shifts/{shift}/inventory", {"items": [{"item_id": HUGE, "stock": 1}]}),
+    ("POST", "/api/shifts/{shift}/orders", {"items": [{"item_id": HUGE, "qty": 1}]}),
+]
+
+
+def _routes_with_ids() -> list[tuple[str, str]]:
+    """Every (method, path) whose path carries an integer id: new routes are covered without editing this file."""
+    found = []
+    for route in all_routes():
+        if isinstance(route, Route) and ":int}" in route.path:
+            for method in sorted(route.methods or ()):
+                if method != "HEAD":
+                    found.append((method, route.path))
+    return found
+
+
+def _envelope(response: Any) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text)
+    error = response.json()["error"]
+    assert set(error) == {"code", "message", "details"} and error["code"] in ("not_found", "bad_request")
+
+
+@pytest.mark.parametrize(("method", "path"), _routes_with_ids())
+async def test_a_huge_path_id_is_a_clear_4xx(server: RunningServer, method: str, path: str) -> None:
+    async with server.client(await server.token("admin")) as http:
+        url = path.split("{")[0] + str(HUGE) + path.split("}", 1)[1]
+        response = await http.request(method, url, json={})
+        _envelope(response)
+        assert (await http.get("/healthz")).status_code == 200  # and the connection is still good
+
+
+@pytest.mark.parametrize(("method", "path", "body"), BODY_FIELDS)
+async def test_a_huge_body_id_is_a_clear_4xx(server: RunningServer, method: str, path: str, body: Any) -> None:
+    async with server.client(await server.token("admin")) as http:
+        shift_id = await open_shift(http)
+        response = await http.request(method, path.format(shift=shift_id), json=body)
+    _envelope(response)
+    assert response.status_code == 422 and "less than or equal" in response.text
+
+
+async def test_a_huge_query_id_is_a_clear_4xx(server: RunningServer) -> None:
+    async with server.client(await server.token("admin")) as http:
+        for raw in (str(HUGE), "-1", "0", "²", "1e3"):
+            _envelope(await http.get("/api/shifts/active", params={"truck_id": raw}))
+
+
+async def test_a_malformed_body_on_hold_holds_nothing(server: RunningServer) -> None:
+    async with server.client(await server.token("chef")) as http:
+        shift_id = await open_shift(http)
+        ticket = (await order(http, shift_id, (1, 1))).json()
+        for body in (b"{nope", b"[1]", b'{"held": true}'):
+            response = await http.post(f"/api/orders/{ticket['id']}/hold", content=body)
+            assert response.status_code in (400, 422), response.text
+        assert (await http.get(f"/api/orders/{ticket['id']}")).json()["held"] is False
+        assert (await http.post(f"/api/orders/{ticket['id']}/hold", content=b"{}")).json()["held"] is True
+        assert (await http.post(f"/api/orders/{ticket['id']}/resume")).json()["held"] is False  # no body at all
