@@ -1,4 +1,4 @@
-"""Command line: ``python -m app migrate | seed [--reset|--if-empty] | serve | demo | watch``."""
+"""Command line: ``python -m app migrate | seed [--reset|--if-empty] | serve | demo | watch | users …``."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import tempfile
 
 import uvicorn
 
+from app.cli_users import add_parser as add_users_parser
+from app.cli_users import run_users
 from app.db import Database
 from app.demo import run_demo, run_watch
 from app.logs import setup_logging
@@ -89,6 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     demo_cmd.add_argument("--every", type=float, default=1.0, help="seconds between orders (default 1)")
     demo_cmd.add_argument("--count", type=int, default=None, help="stop after this many orders")
     sub.add_parser("watch", help="print the demo shift's KDS and stock events, like a tablet")
+    add_users_parser(sub)
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -99,7 +102,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.command in ("demo", "watch") and settings.production:
         print("the demo uses the demo accounts: dev mode only", file=sys.stderr)
         raise SystemExit(2)
-    if args.command == "demo":
+    if args.command == "users":
+        run_users(settings, args)
+    elif args.command == "demo":
         run_demo(base, args.every, args.count)
     elif args.command == "watch":
         run_watch(base)

@@ -13,7 +13,7 @@ from app.services.events import OutEvent, publish_all
 from app.state import app_state
 from hub.codes import ErrorCode
 
-__all__ = ["actor", "bearer_token", "path_id", "publish", "query_id", "require_broker", "state"]
+__all__ = ["actor", "bearer_token", "client_address", "path_id", "publish", "query_id", "require_broker", "state"]
 
 _RETRY_AFTER_S = "2"
 _DIGITS = re.compile(r"[0-9]{1,19}")
@@ -40,6 +40,11 @@ async def actor(request: Request) -> AccessClaims:
         claims = await st.auth.verify_access(session, token)
     request.scope["fusionx.actor"] = claims
     return claims
+
+
+def client_address(request: Request) -> str:
+    """The client's address (uvicorn already took it from X-Forwarded-For when the peer is a trusted proxy)."""
+    return request.client.host if request.client else "unknown"
 
 
 def path_id(request: Request, name: str = "id") -> int:

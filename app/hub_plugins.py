@@ -132,7 +132,13 @@ class DbDevices:
             if row is None:
                 await self._check_room(session, principal.user_id)
                 row = Device(user_id=principal.user_id, device_id=device.id)
-            row.kind, row.app, row.online, row.last_seen = device.kind, device.app, True, utcnow()
+            row.kind, row.app, row.online, row.last_seen, row.seen_via = (
+                device.kind,
+                device.app,
+                True,
+                utcnow(),
+                "socket",
+            )
             session.add(row)
             await session.commit()
 
@@ -152,7 +158,7 @@ class DbDevices:
                 await session.exec(
                     update(Device)
                     .where(col(Device.user_id) == user_id, col(Device.device_id) == device_id)
-                    .values(last_seen=now, online=True)
+                    .values(last_seen=now, online=True, seen_via="socket")
                 )
             await session.commit()
 

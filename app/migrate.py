@@ -6,8 +6,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
+from alembic.script import ScriptDirectory
 
-__all__ = ["alembic_config", "upgrade"]
+__all__ = ["alembic_config", "head_revision", "upgrade"]
 
 _ROOT = Path(__file__).resolve().parent.parent
 
@@ -22,3 +23,10 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Blocking: run it in a thread from async code (env.py starts its own event loop)."""
     command.upgrade(alembic_config(url), revision)
+
+
+def head_revision() -> str | None:
+    """The newest migration in this checkout (what a database must be at to be served)."""
+    cfg = Config(str(_ROOT / "alembic.ini"))
+    cfg.set_main_option("script_location", str(_ROOT / "app" / "migrations"))
+    return ScriptDirectory.from_config(cfg).get_current_head()

@@ -7,12 +7,12 @@ from sqlmodel import select
 
 from app.db import Database
 from app.models import (
+    AuditEntry,
     AuthSession,
     Device,
     IdempotencyRecord,
     InventoryAdjustment,
     Location,
-    MenuAudit,
     MenuCategory,
     MenuItem,
     Order,
@@ -22,6 +22,7 @@ from app.models import (
     Shift,
     ShiftStock,
     Truck,
+    TruckHours,
     User,
 )
 
@@ -45,13 +46,13 @@ DEMO_MENU: list[tuple[str, int | None, list[tuple[str, int, str]]]] = [
     ("Drinks", None, [("Lemonade", 300, "drinks"), ("Horchata", 350, "drinks")]),
 ]
 _ALL_TABLES = (
+    AuditEntry,
     IdempotencyRecord,
     OrderStatusChange,
     OrderLine,
     Order,
     InventoryAdjustment,
     ShiftStock,
-    MenuAudit,
     MenuItem,
     MenuCategory,
     RefreshToken,
@@ -60,6 +61,7 @@ _ALL_TABLES = (
     Shift,
     User,
     Location,
+    TruckHours,
     Truck,
 )
 

@@ -7,12 +7,13 @@ from typing import Any, Literal
 
 from sqlmodel import Field, SQLModel
 
-from app.models.common import utcnow
+from app.models.common import iso, utcnow
 
-__all__ = ["ROLES", "AuthSession", "RefreshToken", "Role", "User"]
+__all__ = ["ROLES", "AuthSession", "NotificationChannel", "RefreshToken", "Role", "User"]
 
 Role = Literal["admin", "manager", "staff", "driver"]
 ROLES: frozenset[str] = frozenset({"admin", "manager", "staff", "driver"})
+NotificationChannel = Literal["none", "sms", "email", "push"]
 
 
 class User(SQLModel, table=True):
@@ -24,11 +25,28 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     truck_id: int | None = Field(default=None, foreign_key="trucks.id")
     active: bool = True
+    display_name: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=32)
+    notification_channel: str = Field(default="none", max_length=16)
+    version: int = 0  # bumped by every change: concurrent edits compare-and-set on it
     created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
 
     def public(self) -> dict[str, Any]:
-        """protocol.md §4.1 user: ``{id, username, role, truck_id}``."""
+        """protocol.md §4.1 user: ``{id, username, role, truck_id}`` (what tokens and ``welcome`` carry)."""
         return {"id": self.id, "username": self.username, "role": self.role, "truck_id": self.truck_id}
+
+    def profile(self) -> dict[str, Any]:
+        """The user as the operator's routes and ``/api/me`` show it: the contract's fields and the rest."""
+        return {
+            **self.public(),
+            "display_name": self.display_name,
+            "active": self.active,
+            "phone": self.phone,
+            "notification_channel": self.notification_channel,
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
 
 
 class AuthSession(SQLModel, table=True):

@@ -23,4 +23,6 @@ class Device(SQLModel, table=True):
     app: str | None = Field(default=None, max_length=128)
     last_seen: datetime = Field(default_factory=utcnow)
     online: bool = False
+    push_token: str | None = Field(default=None, max_length=512)  # APNs/FCM token: stored, not used yet
+    seen_via: str = Field(default="socket", max_length=16)  # "socket" or "heartbeat": how last_seen was kept
     created_at: datetime = Field(default_factory=utcnow)

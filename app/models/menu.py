@@ -1,4 +1,4 @@
-"""The menu (categories, items, shift specials), its audit trail, and per-shift stock (protocol.md §4)."""
+"""The menu (categories, items, shift specials) and per-shift stock (protocol.md §4)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from pydantic import Field as Check
-from sqlmodel import JSON, Column, Field, SQLModel
+from sqlmodel import Field, SQLModel
 
 from app.models.common import Id, iso, utcnow
 
@@ -18,7 +18,6 @@ __all__ = [
     "InventoryPatch",
     "ItemCreate",
     "ItemUpdate",
-    "MenuAudit",
     "MenuCategory",
     "MenuItem",
     "ShiftStock",
@@ -86,21 +85,6 @@ class MenuItem(SQLModel, table=True):
         if self.available_from is not None and now < self.available_from:
             return False
         return self.available_until is None or now < self.available_until
-
-
-class MenuAudit(SQLModel, table=True):
-    """Who changed what on the menu, with old and new values; written in the edit's own transaction."""
-
-    __tablename__ = "menu_audit"
-
-    id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow)
-    user_id: int = Field(foreign_key="users.id")
-    entity: str = Field(max_length=16)  # "category" | "item" | "special"
-    entity_id: int = Field(index=True)
-    action: str = Field(max_length=16)  # "create" | "update" | "delete"
-    old: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
-    new: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class ShiftStock(SQLModel, table=True):

@@ -39,11 +39,19 @@ class Shift(SQLModel, table=True):
     ended_at: datetime | None = None
     max_orders_per_slot: int = 20
     slot_minutes: int = 15
+    # Kitchen screen colours: a ticket older than these turns yellow, then red.
+    warn_after_s: int = 300
+    late_after_s: int = 480
     # Ticket numbers 1, 2, 3... per shift: bumped by a conditional UPDATE that also checks the shift accepts orders.
     last_ticket_number: int = 0
 
     def config(self) -> dict[str, int]:
-        return {"max_orders_per_slot": self.max_orders_per_slot, "slot_minutes": self.slot_minutes}
+        return {
+            "max_orders_per_slot": self.max_orders_per_slot,
+            "slot_minutes": self.slot_minutes,
+            "warn_after_s": self.warn_after_s,
+            "late_after_s": self.late_after_s,
+        }
 
     def public(self) -> dict[str, Any]:
         """protocol.md §4.1 shift."""
@@ -70,3 +78,5 @@ class ShiftConfigUpdate(BaseModel):
 
     max_orders_per_slot: int | None = Check(default=None, ge=1, le=10_000)
     slot_minutes: int | None = Check(default=None, ge=1, le=240)
+    warn_after_s: int | None = Check(default=None, ge=10, le=24 * 3600)
+    late_after_s: int | None = Check(default=None, ge=10, le=24 * 3600)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from app.routes import auth, devices, drivers, fleet, health, menu, orders, shifts
+from app.routes import audit, auth, devices, drivers, fleet, health, menu, orders, shifts, users
 from hub.endpoint import hub_endpoint
 
 __all__ = ["all_routes"]
@@ -14,6 +14,8 @@ def all_routes() -> list[BaseRoute]:
     return [
         *health.routes,
         *auth.routes,
+        *users.routes,
+        *audit.routes,
         *fleet.routes,
         *shifts.routes,
         *menu.routes,

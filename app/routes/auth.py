@@ -1,4 +1,4 @@
-"""``/api/auth/*`` and ``/api/me`` (protocol.md §4)."""
+"""``/api/auth/*``: login, refresh, logout (protocol.md §4)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.deps import actor, state
+from app.deps import actor, client_address, state
 from app.errors import parse_body
-from app.models import User
 from app.responses import json_response
 from app.services.auth import SessionRevoked
 from app.services.revocation import close_revoked
@@ -32,8 +31,7 @@ class RefreshIn(BaseModel):
 async def login(request: Request) -> Response:
     body = await parse_body(request, LoginIn)
     st = state(request)
-    address = request.client.host if request.client else "unknown"
-    pair = await st.auth.login(st.db, username=body.username, password=body.password, address=address)
+    pair = await st.auth.login(st.db, username=body.username, password=body.password, address=client_address(request))
     return json_response(pair.public())
 
 
@@ -59,17 +57,8 @@ async def logout(request: Request) -> Response:
     return json_response({"status": "logged_out", "closed_connections": closed})
 
 
-async def me(request: Request) -> Response:
-    claims = await actor(request)
-    st = state(request)
-    async with st.db.session() as session:
-        user = await session.get(User, claims.user_id)
-    return json_response(user.public() if user is not None else claims.user())
-
-
 routes = [
     Route("/api/auth/login", login, methods=["POST"]),
     Route("/api/auth/refresh", refresh, methods=["POST"]),
     Route("/api/auth/logout", logout, methods=["POST"]),
-    Route("/api/me", me, methods=["GET"]),
 ]

@@ -8,9 +8,14 @@ from starlette.routing import Route
 
 from app.deps import actor, path_id, publish, require_broker, state
 from app.errors import parse_body
+from app.models import AuditEntry
 from app.models.menu import CategoryCreate, InventoryPatch, ItemCreate, ItemUpdate, SpecialCreate
+from app.pagination import page_of, paged
 from app.responses import json_response
+from app.routes.audit import audit_query
 from app.services import menu, shift_menu
+from app.services.audit import search
+from app.services.permissions import require_manager
 from app.services.shifts import load_shift
 
 __all__ = ["routes"]
@@ -31,9 +36,13 @@ async def catalog(request: Request) -> Response:
 
 
 async def audit_trail(request: Request) -> Response:
+    """The audit log's menu entries (``menu.*`` actions): kept as its own route for the menu editor."""
     who = await actor(request)
+    require_manager(who)
+    query, page = audit_query(request, action="menu."), page_of(request)
     async with state(request).db.session() as session:
-        return json_response({"items": await menu.audit_trail(session, who)})
+        rows = await search(session, who, query, page)
+    return json_response(paged(rows, page, AuditEntry.public, key=lambda e: e.id or 0))
 
 
 async def create_item(request: Request) -> Response:

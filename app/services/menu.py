@@ -8,17 +8,23 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.errors import ApiError
-from app.models import MenuAudit, MenuCategory, MenuItem, Truck, iso, utcnow
+from app.models import MenuCategory, MenuItem, Truck, utcnow
 from app.models.menu import CategoryCreate, ItemCreate, ItemUpdate
 from app.security import AccessClaims
+from app.services import audit
 from app.services.permissions import require_manager
 from hub.codes import ErrorCode
 
-__all__ = ["audit_trail", "catalog", "create_category", "create_item", "delete_item", "update_item"]
+__all__ = ["catalog", "create_category", "create_item", "delete_item", "update_item"]
 
 
-def audit(actor: AccessClaims, entity: str, entity_id: int, action: str, old: Any, new: Any) -> MenuAudit:
-    return MenuAudit(user_id=actor.user_id, entity=entity, entity_id=entity_id, action=action, old=old, new=new)
+def _audit(
+    session: AsyncSession, actor: AccessClaims, entity: str, entity_id: int, action: str, old: Any, new: Any
+) -> None:
+    truck_id = (new or old or {}).get("truck_id")
+    audit.record(
+        session, actor.user_id, f"menu.{entity}.{action}", f"{entity}:{entity_id}", old=old, new=new, truck_id=truck_id
+    )
 
 
 async def create_category(session: AsyncSession, body: CategoryCreate, actor: AccessClaims) -> MenuCategory:
@@ -29,7 +35,7 @@ async def create_category(session: AsyncSession, body: CategoryCreate, actor: Ac
     session.add(category)
     await session.flush()
     assert category.id is not None
-    session.add(audit(actor, "category", category.id, "create", None, category.public()))
+    _audit(session, actor, "category", category.id, "create", None, category.public())
     await session.commit()
     return category
 
@@ -48,7 +54,7 @@ async def create_item(session: AsyncSession, body: ItemCreate, actor: AccessClai
     session.add(item)
     await session.flush()
     assert item.id is not None
-    session.add(audit(actor, "item", item.id, "create", None, item.audit_view()))
+    _audit(session, actor, "item", item.id, "create", None, item.audit_view())
     await session.commit()
     return item
 
@@ -73,7 +79,7 @@ async def update_item(session: AsyncSession, item_id: int, patch: ItemUpdate, ac
         setattr(item, field, value)
     item.updated_at = utcnow()
     session.add(item)
-    session.add(audit(actor, "item", item_id, "update", old, item.audit_view()))
+    _audit(session, actor, "item", item_id, "update", old, item.audit_view())
     await session.commit()
     return item
 
@@ -85,7 +91,7 @@ async def delete_item(session: AsyncSession, item_id: int, actor: AccessClaims) 
     old = item.audit_view()
     item.deleted, item.active, item.updated_at = True, False, utcnow()
     session.add(item)
-    session.add(audit(actor, "item", item_id, "delete", old, item.audit_view()))
+    _audit(session, actor, "item", item_id, "delete", old, item.audit_view())
     await session.commit()
 
 
@@ -106,22 +112,3 @@ async def catalog(session: AsyncSession, actor: AccessClaims) -> dict[str, Any]:
     for item in items:
         by_category.setdefault(item.category_id, []).append(item.public())
     return {"categories": [{**c.public(), "items": by_category.get(c.id, [])} for c in categories]}
-
-
-async def audit_trail(session: AsyncSession, actor: AccessClaims, *, limit: int = 100) -> list[dict[str, Any]]:
-    """The newest menu edits first: who changed what, when, from what to what."""
-    require_manager(actor)
-    rows = await session.exec(select(MenuAudit).order_by(col(MenuAudit.id).desc()).limit(limit))
-    return [
-        {
-            "id": row.id,
-            "at": iso(row.at),
-            "user_id": row.user_id,
-            "entity": row.entity,
-            "entity_id": row.entity_id,
-            "action": row.action,
-            "old": row.old,
-            "new": row.new,
-        }
-        for row in rows
-    ]

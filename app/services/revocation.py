@@ -34,12 +34,15 @@ log = logging.getLogger("app.revocation")
 _CLOCK_SLACK = timedelta(seconds=30)
 
 
-async def revoke_sessions(session: AsyncSession, *, user_id: int, keep: str | None = None) -> None:
-    """Revoke every open login session of ``user_id`` (but ``keep``) in the caller's transaction."""
+async def revoke_sessions(session: AsyncSession, *, user_id: int, keep: str | None = None) -> list[str]:
+    """Revoke every open login session of ``user_id`` (but ``keep``) in the caller's transaction; returns their ids."""
     condition = [col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None)]
     if keep is not None:
         condition.append(col(AuthSession.id) != keep)
-    await session.exec(update(AuthSession).where(*condition).values(revoked_at=utcnow()))
+    ids = list((await session.exec(select(AuthSession.id).where(*condition))).all())
+    if ids:
+        await session.exec(update(AuthSession).where(col(AuthSession.id).in_(ids)).values(revoked_at=utcnow()))
+    return ids
 
 
 async def close_revoked(hub: Hub, match: ConnectionMatch, reason: str) -> int:

@@ -13,8 +13,8 @@ from app.errors import ApiError
 from app.models import InventoryAdjustment, MenuCategory, MenuItem, Shift, ShiftStock, utcnow
 from app.models.menu import InventoryPatch, SpecialCreate
 from app.security import AccessClaims
+from app.services import audit
 from app.services.events import OutEvent
-from app.services.menu import audit
 from app.services.permissions import require_manager
 from app.services.stock import StockChange, alert_event, state_of, stock_rows
 from hub.codes import ErrorCode
@@ -101,7 +101,14 @@ async def add_special(session: AsyncSession, shift: Shift, body: SpecialCreate, 
     if body.stock is not None or body.low_threshold is not None:
         row = ShiftStock(shift_id=shift.id, item_id=item.id, remaining=body.stock, low_threshold=body.low_threshold)
         session.add(row)
-    session.add(audit(actor, "special", item.id, "create", None, item.audit_view()))
+    audit.record(
+        session,
+        actor.user_id,
+        "menu.special.create",
+        f"special:{item.id}",
+        new={**item.audit_view(), "stock": body.stock, "low_threshold": body.low_threshold},
+        truck_id=shift.truck_id,
+    )
     await session.commit()
     return _with_stock(item, row, utcnow())
 
@@ -135,6 +142,7 @@ async def set_inventory(
     now = utcnow()
     views: list[dict[str, Any]] = []
     events: list[OutEvent] = []
+    changed: list[dict[str, Any]] = []
     for line in patch.items:
         item = items[line.item_id]
         row = rows.get(line.item_id) or ShiftStock(shift_id=shift.id, item_id=line.item_id)
@@ -167,5 +175,19 @@ async def set_inventory(
         if event is not None:
             events.append(event)
         views.append(_with_stock(item, row, now))
+        changed.append(
+            {
+                "item_id": line.item_id,
+                "old": _stock_view(*before_values),
+                "new": _stock_view(row.remaining, row.low_threshold, row.sold_out),
+            }
+        )
+    audit.record(
+        session, actor.user_id, "inventory.update", f"shift:{shift.id}", old=None, new=changed, truck_id=shift.truck_id
+    )
     await session.commit()
     return views, events
+
+
+def _stock_view(remaining: int | None, low_threshold: int | None, sold_out: bool) -> dict[str, Any]:
+    return {"stock": remaining, "low_threshold": low_threshold, "sold_out": sold_out}

@@ -10,6 +10,7 @@ from app.errors import ApiError
 from app.models import Location, Shift, Truck, utcnow
 from app.models.shift import ShiftConfigUpdate
 from app.security import AccessClaims
+from app.services import audit
 from app.services.events import OutEvent
 from app.services.permissions import require_truck_access
 from hub.codes import ErrorCode
@@ -41,17 +42,25 @@ async def check_in(
     session: AsyncSession, *, truck_id: int, location_id: int, actor: AccessClaims
 ) -> tuple[Shift, list[OutEvent]]:
     require_truck_access(actor, truck_id)
-    if await session.get(Truck, truck_id) is None:
+    truck = await session.get(Truck, truck_id)
+    if truck is None:
         raise ApiError(ErrorCode.NOT_FOUND, f"no truck {truck_id}")
-    if await session.get(Location, location_id) is None:
+    if not truck.active:
+        raise ApiError(ErrorCode.CONFLICT, f"truck {truck_id} is inactive: an admin or manager can reactivate it")
+    location = await session.get(Location, location_id)
+    if location is None:
         raise ApiError(ErrorCode.NOT_FOUND, f"no location {location_id}")
+    if not location.active:
+        raise ApiError(ErrorCode.CONFLICT, f"location {location_id} is inactive")
     shift = Shift(truck_id=truck_id, location_id=location_id, status="active")
     session.add(shift)
     try:
-        await session.commit()  # the partial unique index refuses a second open shift, even concurrently
+        await session.flush()  # the partial unique index refuses a second open shift, even concurrently
     except IntegrityError:
         await session.rollback()
         raise ApiError(ErrorCode.SHIFT_OPEN, f"truck {truck_id} already has an open shift") from None
+    audit.record(session, actor.user_id, "shift.check_in", f"shift:{shift.id}", new=shift.public(), truck_id=truck_id)
+    await session.commit()
     return shift, [_event(shift, "shift.checked_in")]
 
 
@@ -79,6 +88,15 @@ async def change_status(
     if result.rowcount != 1:
         await session.rollback()
         raise ApiError(ErrorCode.INVALID_TRANSITION, f"cannot {action} a shift that is {current}")
+    audit.record(
+        session,
+        actor.user_id,
+        f"shift.{action}",
+        f"shift:{shift_id}",
+        old={"status": current},
+        new={"status": new_status},
+        truck_id=shift.truck_id,
+    )
     await session.commit()
     await session.refresh(shift)
     return shift, [_event(shift, event)]
@@ -90,10 +108,20 @@ async def update_config(
     shift = await load_shift(session, shift_id, actor)
     if shift.status == "closed":
         raise ApiError(ErrorCode.INVALID_TRANSITION, "a closed shift cannot be reconfigured")
-    if patch.max_orders_per_slot is not None:
-        shift.max_orders_per_slot = patch.max_orders_per_slot
-    if patch.slot_minutes is not None:
-        shift.slot_minutes = patch.slot_minutes
+    old = shift.config()
+    for field, value in patch.model_dump(exclude_none=True).items():
+        setattr(shift, field, value)
+    if shift.late_after_s <= shift.warn_after_s:
+        raise ApiError(ErrorCode.BAD_REQUEST, "late_after_s must be greater than warn_after_s", status=422)
     session.add(shift)
+    audit.record(
+        session,
+        actor.user_id,
+        "shift.config",
+        f"shift:{shift_id}",
+        old=old,
+        new=shift.config(),
+        truck_id=shift.truck_id,
+    )
     await session.commit()
     return shift, [_event(shift, "shift.config_updated")]

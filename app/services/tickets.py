@@ -16,6 +16,7 @@ from app.errors import ApiError
 from app.models import Order, OrderLine, OrderStatusChange, Shift, utcnow
 from app.models.order import OPEN_STATUSES
 from app.security import AccessClaims
+from app.services import audit
 from app.services.events import OutEvent
 from app.services.permissions import require_truck_access
 from app.services.stock import alert_event, restore
@@ -151,6 +152,7 @@ async def hold(session: AsyncSession, order: Order, actor: AccessClaims, *, on: 
 
 async def cancel(session: AsyncSession, order: Order, reason: str, actor: AccessClaims) -> list[OutEvent]:
     """Cancel until completed; the ticket's quantities go back to counted stock (``stock.restocked`` if revived)."""
+    before = order.status
     event = await _change(
         session,
         order,
@@ -169,6 +171,16 @@ async def cancel(session: AsyncSession, order: Order, reason: str, actor: Access
         returned[line.item_id] = returned.get(line.item_id, 0) + line.qty
     changes = await restore(session, order.shift_id, returned, {line.item_id: line.name for line in lines})
     alerts = [e for e in (alert_event(order.shift_id, c) for c in changes) if e is not None]
+    shift = await session.get(Shift, order.shift_id)
+    audit.record(
+        session,
+        actor.user_id,
+        "ticket.cancel",
+        f"order:{order.id}",
+        old={"status": before},
+        new={"status": "cancelled", "reason": reason, "number": order.number},
+        truck_id=shift.truck_id if shift else None,
+    )
     return await _finish(session, order, event, alerts)
 
 

@@ -36,11 +36,12 @@ async def test_menu_edits_are_audited_and_reach_the_shift_menu(server: RunningSe
         assert item["id"] not in {i["id"] for c in menu["categories"] for i in c["items"]}
         trail = (await http.get("/api/menu/audit")).json()["items"]
     me = (await server.login("manager"))["user"]["id"]
-    mine = [(e["entity"], e["action"]) for e in trail if e["entity_id"] in (category["id"], item["id"])]
-    assert ("category", "create") in mine and ("item", "create") in mine
-    update = next(e for e in trail if e["action"] == "update" and e["entity_id"] == item["id"])
-    assert update["old"]["price_cents"] == 300 and update["new"]["price_cents"] == 350 and update["user_id"] == me
-    deleted = next(e for e in trail if e["action"] == "delete" and e["entity_id"] == item["id"])
+    targets = {f"category:{category['id']}", f"item:{item['id']}"}
+    mine = [e["action"] for e in trail if e["target"] in targets]
+    assert "menu.category.create" in mine and "menu.item.create" in mine
+    update = next(e for e in trail if e["action"] == "menu.item.update" and e["target"] == f"item:{item['id']}")
+    assert update["old"]["price_cents"] == 300 and update["new"]["price_cents"] == 350 and update["actor_id"] == me
+    deleted = next(e for e in trail if e["action"] == "menu.item.delete" and e["target"] == f"item:{item['id']}")
     assert deleted["old"]["deleted"] is False and deleted["new"]["deleted"] is True
 
 

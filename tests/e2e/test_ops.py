@@ -93,6 +93,8 @@ async def test_devices_registered_with_last_seen_and_online(server: RunningServe
                 "app": "truckkds/2.3",
                 "last_seen": items[0]["last_seen"],
                 "online": True,
+                "seen_via": "socket",
+                "push_token_set": False,
             }
         ]
         await ws.close()
