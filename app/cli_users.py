@@ -19,7 +19,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, OperationalError, ProgrammingError
 from sqlmodel import col, select
 
-from app.db import Database
+from app.db import Database, sqlite_problem
 from app.errors import ApiError
 from app.models import User
 from app.models.people import UserCreate, UserUpdate
@@ -91,6 +91,9 @@ async def _check_schema(db: Database, settings: Settings) -> None:
     from app.migrate import head_revision
 
     where = settings.database_url.split("@")[-1]
+    problem = sqlite_problem(settings.database_url)
+    if problem is not None:
+        raise CliError(f"cannot reach the database at {where}: {problem}")
     try:
         async with db.engine.connect() as conn:
             current = (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()

@@ -2,17 +2,32 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["Database", "is_sqlite"]
+__all__ = ["Database", "is_sqlite", "sqlite_problem"]
 
 
 def is_sqlite(url: str) -> bool:
     return url.startswith("sqlite")
+
+
+def sqlite_problem(url: str) -> str | None:
+    """Why a SQLite file cannot be opened, said before trying (a failed open leaves aiosqlite's thread
+    talking to a closed event loop in short-lived commands)."""
+    if not is_sqlite(url):
+        return None
+    path = make_url(url).database
+    if not path or path == ":memory:":
+        return None
+    folder = Path(path).resolve().parent
+    if not folder.is_dir():
+        return f"the folder {folder} does not exist"
+    return None
 
 
 class Database:

@@ -96,6 +96,23 @@ def database_url(template_db: str, tmp_path: Path, request: pytest.FixtureReques
 
 
 @pytest.fixture
+def empty_database_url(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A migrated database with no rows at all: what an operator has on day one in production."""
+    if BACKEND == "postgres":
+        pg: PostgresDatabases = request.getfixturevalue("postgres")
+        name = pg.create()
+        try:
+            upgrade(pg.url(name))
+            yield pg.url(name)
+        finally:
+            pg.drop(name)
+        return
+    url = f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}"
+    upgrade(url)
+    yield url
+
+
+@pytest.fixture
 def broker_settings() -> dict[str, str]:
     """The Redis broker under a namespace of this test's own in the postgres configuration, else in-process."""
     if BACKEND == "postgres":
