@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import col, select, update
@@ -11,14 +12,15 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import Database
 from app.errors import ApiError
 from app.models import Device, Shift, Truck, utcnow
+from app.services import audit
 from app.services.auth import AuthService
-from hub.auth import Authenticator, Authorizer, DeviceTracker, Principal
+from hub.auth import Authenticator, Authorizer, DeviceTracker, Principal, PublishRecorder
 from hub.codes import ErrorCode
 from hub.errors import HubError
 from hub.protocol.commands import Device as HelloDevice
 from hub.topics import Topic, TopicFamily
 
-__all__ = ["TOPIC_FAMILIES", "DbDevices", "TokenAuthenticator", "TopicPermissions", "is_driver"]
+__all__ = ["TOPIC_FAMILIES", "AuditedNotices", "DbDevices", "TokenAuthenticator", "TopicPermissions", "is_driver"]
 
 # protocol.md §2.4
 TOPIC_FAMILIES = [
@@ -172,8 +174,28 @@ class DbDevices:
             await session.commit()
 
 
-_checks: tuple[type[Authenticator], type[Authorizer], type[DeviceTracker]] = (
+class AuditedNotices:
+    """A manager's notice to a truck's devices is a privileged action: it goes into the audit log."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def published(self, principal: Principal, topic: Topic, event: str, data: Any, seq: int) -> None:
+        async with self._db.session() as session:
+            audit.record(
+                session,
+                principal.user_id,
+                "notice.publish",
+                topic.name,
+                new={"event": event, "data": data, "seq": seq},
+                truck_id=topic.key if topic.family.name == "notice" else None,
+            )
+            await session.commit()
+
+
+_checks: tuple[type[Authenticator], type[Authorizer], type[DeviceTracker], type[PublishRecorder]] = (
     TokenAuthenticator,
     TopicPermissions,
     DbDevices,
+    AuditedNotices,
 )

@@ -19,7 +19,7 @@ from starlette.middleware.cors import CORSMiddleware
 from app.backends import login_throttle, shared_stores, shift_locks
 from app.db import Database
 from app.errors import exception_handlers
-from app.hub_plugins import TOPIC_FAMILIES, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
+from app.hub_plugins import TOPIC_FAMILIES, AuditedNotices, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
 from app.metrics import HttpMetrics, MetricsExporter, multiprocess_enabled
 from app.middleware import RequestMiddleware
 from app.models import User
@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
             metrics=hub_metrics,
             positions=positions,
             may_send_gps=is_driver,
+            publish_recorder=AuditedNotices(db),
         )
         await presence.start()
         await hub.start()

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from hub.protocol.commands import Device
 from hub.topics import Topic
 
-__all__ = ["Authenticator", "Authorizer", "ConnectionMatch", "DeviceTracker", "Principal"]
+__all__ = ["Authenticator", "Authorizer", "ConnectionMatch", "DeviceTracker", "Principal", "PublishRecorder"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,4 +103,10 @@ class DeviceTracker(Protocol):
 
     async def disconnected(self, principal: Principal, device: Device) -> None:
         """The device's last connection on this node closed."""
+        ...
+
+
+class PublishRecorder(Protocol):
+    async def published(self, principal: Principal, topic: Topic, event: str, data: Any, seq: int) -> None:
+        """A client's ``publish`` went out (e.g. a manager's notice): record who said what (the audit log)."""
         ...

@@ -70,6 +70,12 @@ class Dispatcher:
             pub = await self.hub.publish(topic.name, command.event, command.data)
         except BrokerUnavailable:
             raise ProtocolError(ErrorCode.INTERNAL, "broker unavailable: not published", command.id) from None
+        recorder = self.hub.publish_recorder
+        if recorder is not None:
+            try:
+                await recorder.published(conn.principal, topic, command.event, command.data, pub.seq)
+            except Exception:  # the notice is out: a failed record is logged, not reported as a failed publish
+                conn.log.exception("recording a client publish failed")
         if command.id is not None:
             conn.push(frames.encode({"type": "published", "id": command.id, "topic": topic.name, "seq": pub.seq}))
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from hub.auth import Authenticator, Authorizer, ConnectionMatch, DeviceTracker, Principal
+from hub.auth import Authenticator, Authorizer, ConnectionMatch, DeviceTracker, Principal, PublishRecorder
 from hub.broker.base import Broker, BrokerUnavailable
 from hub.codes import CloseCode, ErrorCode
 from hub.config import HubConfig
@@ -57,6 +57,7 @@ class Hub:
         metrics: HubMetrics,
         positions: PositionStore | None = None,
         may_send_gps: Callable[[Principal], bool] = lambda principal: True,
+        publish_recorder: PublishRecorder | None = None,
     ) -> None:
         self.config = config
         self.broker = broker
@@ -65,6 +66,7 @@ class Hub:
         self.authenticator = authenticator
         self.authorizer = authorizer
         self.devices = devices
+        self.publish_recorder = publish_recorder
         self.metrics = metrics
         self.tasks = TaskSet()
         self.send_stats = SendStats()

@@ -11,6 +11,7 @@ from starlette.routing import Route
 from app.deps import actor, path_id, state
 from app.errors import ApiError
 from app.models import User
+from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services.permissions import require_manager
 from hub.codes import ErrorCode
@@ -35,8 +36,9 @@ def _number(request: Request, name: str, low: float, high: float) -> float:
 
 async def positions(request: Request) -> Response:
     require_manager(await actor(request))
+    page = page_of(request, kind="o")
     latest = await state(request).positions.latest()
-    return json_response({"items": [p.as_dict() for p in latest]})
+    return json_response(paged(latest, page, lambda p: p.as_dict()))
 
 
 async def nearby(request: Request) -> Response:
@@ -44,8 +46,9 @@ async def nearby(request: Request) -> Response:
     lat = _number(request, "lat", -90, 90)
     lon = _number(request, "lon", -180, 180)
     radius = _number(request, "radius_m", 0, MAX_RADIUS_M)
+    page = page_of(request, kind="o")
     found = await state(request).positions.nearby(lat, lon, radius)
-    return json_response({"items": [{**p.as_dict(), "distance_m": round(d, 1)} for p, d in found]})
+    return json_response(paged(found, page, lambda f: {**f[0].as_dict(), "distance_m": round(f[1], 1)}))
 
 
 async def trail(request: Request) -> Response:
@@ -56,8 +59,9 @@ async def trail(request: Request) -> Response:
         user = await session.get(User, driver_id)
     if user is None or user.role != "driver":
         raise ApiError(ErrorCode.NOT_FOUND, f"no driver {driver_id}")
+    page = page_of(request, kind="o")
     points = await st.positions.trail(driver_id)
-    return json_response({"driver_id": driver_id, "items": [p.as_dict() for p in points]})
+    return json_response({"driver_id": driver_id, **paged(points, page, lambda p: p.as_dict())})
 
 
 routes = [

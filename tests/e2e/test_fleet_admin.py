@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import httpx
 
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, command
+from tests.support.timing import wait_until
 
 
 async def _audit(http: httpx.AsyncClient, **params: str) -> list[dict[str, object]]:
@@ -111,3 +112,24 @@ async def test_managers_read_the_fleets_audit_but_not_admin_account_changes(serv
         assert "truck.create" in visible and "user.create" not in visible  # a manager account's creation
     async with server.client(await server.token("chef")) as http:
         assert (await http.get("/api/audit")).status_code == 403
+
+
+async def test_a_notice_to_a_truck_is_audited(server: RunningServer) -> None:
+    ws = await server.as_user("manager")
+    note = {"text": "86 the fries", "level": "warn"}
+    published = await command(
+        ws, {"type": "publish", "id": 1, "topic": "notice:1", "event": "notice.posted", "data": note}
+    )
+    assert published["type"] == "published"
+    async with server.client(await server.token("admin")) as http:
+
+        async def recorded() -> bool:
+            return bool(await _audit(http, action="notice.publish"))
+
+        await wait_until(recorded)
+        (entry,) = await _audit(http, action="notice.publish")
+    assert entry["target"] == "notice:1" and entry["new"] == {
+        "event": "notice.posted",
+        "data": note,
+        "seq": published["seq"],
+    }
