@@ -6,8 +6,6 @@ so that buckets, prep times and days are known exactly.
 
 from __future__ import annotations
 
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,10 +23,10 @@ from tests.support.kitchen import (
     TACO,
     events_until,
     open_shift,
-    order,
     set_stock,
     subscribe,
 )
+from tests.support.reports import advance, as_cell, placed, read_csv, undo_apostrophe
 from tests.support.retime import db_session, move_shift, set_order_times, set_shift_times
 from tests.support.server import RunningServer
 
@@ -38,18 +36,6 @@ T0 = datetime(2025, 11, 17, 9, 55, tzinfo=UTC)  # a Monday (ISO week 2025-W47)
 
 def at(hh_mm_ss: str, day: int = 17) -> datetime:
     return datetime.fromisoformat(f"2025-11-{day:02d}T{hh_mm_ss}+00:00")
-
-
-async def placed(http: httpx.AsyncClient, sid: int, *lines: tuple[int, int], **extra: Any) -> dict[str, Any]:
-    response = await order(http, sid, *lines, **extra)
-    assert response.status_code == 201, response.text
-    ticket: dict[str, Any] = response.json()
-    return ticket
-
-
-async def advance(http: httpx.AsyncClient, ticket: dict[str, Any], *steps: str) -> None:
-    for to in steps:
-        assert (await http.post(f"/api/orders/{ticket['id']}/advance", json={"to": to})).status_code == 200
 
 
 async def test_dashboard_buckets_revenue_open_tickets_prep_and_low_stock(server: RunningServer) -> None:
@@ -119,29 +105,6 @@ async def test_dashboard_of_an_open_shift_runs_to_the_current_bucket(server: Run
     assert board["prep_avg_s"] is None and board["low_stock"] == []
 
 
-def as_cell(value: Any) -> str:
-    """What a JSON value looks like as CSV text (app/services/reports/export.py ``to_cell``)."""
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def read_csv(response: httpx.Response) -> tuple[list[str], list[dict[str, str]]]:
-    """Parse as a spreadsheet would: BOM, header row, RFC 4180 quoting (the csv module's defaults)."""
-    assert response.content.startswith(b"\xef\xbb\xbf")
-    text = response.content.decode("utf-8-sig")
-    rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
-    assert text.endswith("\r\n") and text.startswith(",".join(rows[0]) + "\r\n")
-    return rows[0], [dict(zip(rows[0], row, strict=True)) for row in rows[1:]]
-
-
-def undo_apostrophe(cell: str) -> str:
-    """docs/protocol-notes.md: CSV cells starting with an apostrophe had exactly one added."""
-    return cell[1:] if cell.startswith("'") else cell
-
-
 async def exports(http: httpx.AsyncClient, sid: int) -> tuple[list[dict[str, str]], dict[str, Any]]:
     as_csv = await http.get(f"/api/shifts/{sid}/export", params={"format": "csv"})
     as_json = await http.get(f"/api/shifts/{sid}/export", params={"format": "json"})
@@ -166,9 +129,11 @@ async def test_export_csv_reads_back_as_the_json_export_and_defuses_formulas(ser
         first = {
             "items": [{"item_id": TACO, "qty": 2, "modifiers": ["-no onion", "@salsa"]}, {"item_id": FRIES, "qty": 1}]
         }
-        t1 = (await http.post(url, json={**first, "customer_name": '=HYPERLINK("http://x","y")', "note": "+1"})).json()
+        r1 = await http.post(url, json={**first, "customer_name": '=HYPERLINK("http://x","y")', "note": "+1"})
         second = {"items": [{"item_id": PASTOR, "qty": 1, "modifiers": ["\tindent"]}]}
-        await http.post(url, json={**second, "customer_name": 'Zoë, "the" chef', "note": "line 1\r\nline 2"})
+        r2 = await http.post(url, json={**second, "customer_name": 'Zoë, "the" chef', "note": "line 1\r\nline 2"})
+        assert r1.status_code == r2.status_code == 201, (r1.text, r2.text)
+        t1 = r1.json()
         t3 = await placed(http, sid, (LEMONADE, 1), customer_name="'quoted", note="\rcarriage")
         await http.post(f"/api/orders/{t3['id']}/cancel", json={"reason": "-changed mind"})
         t4 = await placed(http, sid, (FISH, 1))
