@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from app.routes import audit, auth, devices, drivers, fleet, health, menu, orders, shifts, users
+from app.routes import audit, auth, devices, drivers, fleet, health, menu, orders, reports, shifts, users
 from hub.endpoint import hub_endpoint
 
 __all__ = ["all_routes"]
@@ -20,6 +20,7 @@ def all_routes() -> list[BaseRoute]:
         *shifts.routes,
         *menu.routes,
         *orders.routes,
+        *reports.routes,
         *devices.routes,
         *drivers.routes,
         WebSocketRoute("/ws", hub_endpoint),

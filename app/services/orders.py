@@ -30,7 +30,7 @@ from app.services.shift_menu import sellable_items
 from app.services.stock import alert_event, decrement
 from hub.codes import ErrorCode
 
-__all__ = ["Placed", "find_replay", "place_order", "request_hash"]
+__all__ = ["Placed", "find_replay", "place_order", "request_hash", "slot_bounds"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,8 @@ async def find_replay(session: AsyncSession, actor: AccessClaims, key: str, dige
     return Placed(record.status, record.response, [], replayed=True)
 
 
-def _slot(now: datetime, minutes: int) -> tuple[datetime, datetime]:
+def slot_bounds(now: datetime, minutes: int) -> tuple[datetime, datetime]:
+    """The wall-clock slot of ``minutes`` holding ``now``, aligned to the epoch (so :00, :15, :30, :45 for 15)."""
     width = minutes * 60
     start = datetime.fromtimestamp(int(now.timestamp()) // width * width, UTC)
     return start, start + timedelta(seconds=width)
@@ -83,7 +84,7 @@ async def _check_throttle(session: AsyncSession, shift: Shift, now: datetime) ->
 
     Race-free because the caller already holds the shift row (ticket number update).
     """
-    start, end = _slot(now, shift.slot_minutes)
+    start, end = slot_bounds(now, shift.slot_minutes)
     count = (
         await session.exec(
             select(func.count())

@@ -1,8 +1,14 @@
-"""End-of-shift numbers: orders by status, revenue, prep times (created → ready)."""
+"""End-of-shift numbers: orders by status, revenue, prep times (created → ready).
+
+``prep_times`` is the one definition of prep time the summary and the operator dashboard share.
+"""
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -11,7 +17,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models import Order, Shift
 
-__all__ = ["percentile", "shift_summary"]
+__all__ = ["STATUSES", "PrepTimes", "percentile", "prep_times", "shift_summary"]
 
 STATUSES = ("new", "in_progress", "ready", "completed", "cancelled")
 
@@ -22,6 +28,33 @@ def percentile(sorted_values: list[float], q: float) -> float | None:
         return None
     rank = max(1, math.ceil(q * len(sorted_values)))
     return sorted_values[rank - 1]
+
+
+@dataclass(frozen=True, slots=True)
+class PrepTimes:
+    """Seconds from a ticket's creation to ``ready``, over the tickets that got there (rounded to ms)."""
+
+    prepared: int
+    avg_s: float | None
+    p90_s: float | None
+
+
+def prep_times(stamps: Iterable[tuple[datetime, datetime | None]]) -> PrepTimes:
+    """Prep statistics from ``(created_at, ready_at)`` pairs; pairs without ``ready_at`` are skipped.
+
+    Args:
+        stamps: one pair per ticket, in any order.
+
+    Returns:
+        The count of prepared tickets, their mean and nearest-rank p90 (None when none was prepared).
+    """
+    prep = sorted((ready - created).total_seconds() for created, ready in stamps if ready is not None)
+    p90 = percentile(prep, 0.9)
+    return PrepTimes(
+        prepared=len(prep),
+        avg_s=round(sum(prep) / len(prep), 3) if prep else None,
+        p90_s=round(p90, 3) if p90 is not None else None,
+    )
 
 
 async def shift_summary(session: AsyncSession, shift: Shift) -> dict[str, Any]:
@@ -39,8 +72,7 @@ async def shift_summary(session: AsyncSession, shift: Shift) -> dict[str, Any]:
     stamps = await session.exec(
         select(Order.created_at, Order.ready_at).where(Order.shift_id == shift.id, col(Order.ready_at).is_not(None))
     )
-    prep = sorted((ready - created).total_seconds() for created, ready in stamps if ready is not None)
-    p90 = percentile(prep, 0.9)
+    prep = prep_times(stamps)
     sold = sum(counts.values()) - counts["cancelled"]
     return {
         "shift_id": shift.id,
@@ -49,7 +81,7 @@ async def shift_summary(session: AsyncSession, shift: Shift) -> dict[str, Any]:
         "counts": counts,
         "revenue_cents": revenue,
         "average_ticket_cents": round(revenue / sold) if sold else None,
-        "prepared": len(prep),
-        "avg_prep_seconds": round(sum(prep) / len(prep), 3) if prep else None,
-        "p90_prep_seconds": round(p90, 3) if p90 is not None else None,
+        "prepared": prep.prepared,
+        "avg_prep_seconds": prep.avg_s,
+        "p90_prep_seconds": prep.p90_s,
     }
