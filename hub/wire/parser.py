@@ -11,6 +11,19 @@ indicating the connection should be closed, a peer discards any further data rec
 Checks run in the order their bytes arrive (first two header bytes, then the extended
 length, then the payload), so how the stream was split never changes the outcome.
 
+Decided where the RFC leaves room (tests/unit/test_wire_properties.py lists where
+websockets decides otherwise):
+
+- §5.2 asks for the minimal length encoding. A data frame with a longer form than needed
+  is accepted (as websockets does; it costs nothing to be lenient), but a control frame
+  must use the 7-bit form, so a control frame whose 7-bit field reads 126 or 127 fails
+  1002 at once instead of waiting for an extended length.
+- The size limit (1009) counts message payload, all fragments together; control frames
+  are bounded by §5.5 (125 bytes) instead.
+- §5.4 allows control frames between fragments, a close among them: the close is
+  reported and the unfinished message dropped (websockets fails such a stream 1002).
+- A close frame's code is checked before its reason's UTF-8 (the order on the wire).
+
 Speed (the hub ingests ~100k GPS frames/s per core): a chunk holding whole frames is
 parsed in place, only a frame straddling chunks is buffered; header fields are read by
 indexing; payloads are unmasked with one integer XOR (:mod:`hub.wire.mask`); ASCII text —
