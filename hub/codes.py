@@ -9,6 +9,7 @@ from __future__ import annotations
 from enum import IntEnum, StrEnum
 
 __all__ = [
+    "APPLICATION_CLOSE_CODES",
     "CLOSE_CODE_EXPLANATIONS",
     "ERRORS_THAT_CLOSE",
     "HTTP_STATUS",
@@ -118,6 +119,9 @@ SENDABLE_RFC_CLOSE_CODES: frozenset[int] = frozenset(RfcCloseCode) - {
     RfcCloseCode.ABNORMAL_CLOSURE,
     RfcCloseCode.TLS_HANDSHAKE,
 }
+
+#: §7.4.2: 3000-3999 are registered for libraries and frameworks, 4000-4999 are for private use (the hub's 44xx).
+APPLICATION_CLOSE_CODES = range(3000, 5000)
 
 #: Codes after which a client should simply reconnect (and resume with ``since``).
 RECONNECT_CODES: frozenset[CloseCode] = frozenset(

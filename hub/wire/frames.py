@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from enum import IntEnum
 
-from hub.codes import SENDABLE_RFC_CLOSE_CODES, RfcCloseCode
+from hub.codes import APPLICATION_CLOSE_CODES, SENDABLE_RFC_CLOSE_CODES, RfcCloseCode
 from hub.errors import cap_reason
 
 __all__ = [
@@ -113,7 +113,7 @@ def is_valid_close_code(code: int) -> bool:
         True for 1000-1003, 1007-1014 and 3000-4999; false for 1004-1006, 1015, anything
         below 1000, 1016-2999 (reserved for future RFCs) and 5000 and up.
     """
-    return code in SENDABLE_RFC_CLOSE_CODES or 3000 <= code <= 4999
+    return code in SENDABLE_RFC_CLOSE_CODES or code in APPLICATION_CLOSE_CODES
 
 
 def close_payload(code: int | None, reason: str = "") -> bytes:
