@@ -73,9 +73,12 @@ class WireServer(asyncio.Protocol):
     def _command(self, message: TextMessage) -> None:
         assert self.conn is not None
         verb, _, rest = message.text.partition(" ")
-        if verb == "close":
+        if verb in ("close", "fail"):
             code, _, reason = rest.partition(" ")
-            self.conn.send_close(int(code), reason)
+            if verb == "close":
+                self.conn.send_close(int(code), reason)  # then wait for the client's close
+            else:
+                self.conn.fail(int(code), reason)  # close the TCP connection at once
         elif verb == "ping":
             self.conn.send_ping(b"from server")
         else:
@@ -158,21 +161,24 @@ async def test_ping_both_ways(harness: Harness) -> None:
         assert event == Pong(b"from server")  # websockets answered our ping
 
 
+@pytest.mark.parametrize("verb", ["close", "fail"])
 @pytest.mark.parametrize(
     "code",
     [RfcCloseCode.NORMAL_CLOSURE, RfcCloseCode.INVALID_DATA, *CloseCode],
     ids=lambda code: str(int(code)),
 )
-async def test_the_client_sees_each_close_code_and_reason(harness: Harness, code: int) -> None:
+async def test_the_client_sees_each_close_code_and_reason(harness: Harness, code: int, verb: str) -> None:
     reason = f"reason for {int(code)} é"
     async with connect(harness.url) as ws:
-        await ws.send(f"close {int(code)} {reason}")
+        await ws.send(f"{verb} {int(code)} {reason}")
         assert await closed(ws) == (code, reason)
     server = await harness.server_side()
     async with asyncio.timeout(TIMEOUT):
         await server.lost
     assert server.conn is not None and server.conn.state is CLOSED
-    assert server.conn.close_received == Close(code, reason)  # websockets echoed our close
+    assert server.conn.close_sent == Close(code, reason)
+    if verb == "close":
+        assert server.conn.close_received == Close(code, reason)  # websockets echoed our close
 
 
 @pytest.mark.parametrize("fragments", [1, 3])
