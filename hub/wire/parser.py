@@ -52,7 +52,6 @@ _BINARY: Final = int(Opcode.BINARY)
 _CLOSE: Final = int(Opcode.CLOSE)
 _PING: Final = int(Opcode.PING)
 _PONG: Final = int(Opcode.PONG)
-_FIN_TEXT: Final = 0x80 | _TEXT
 _PROTOCOL_ERROR: Final = RfcCloseCode.PROTOCOL_ERROR
 _INVALID_DATA: Final = RfcCloseCode.INVALID_DATA
 _TOO_BIG: Final = RfcCloseCode.MESSAGE_TOO_BIG
@@ -110,6 +109,7 @@ class FrameParser:
         while end - i >= 2:
             b0 = b[i]
             b1 = b[i + 1]
+            # 0x81: FIN + text, RSV clear; 0x80-0xFD: MASK + a 7-bit length. Literals, not names: no global lookups.
             if b0 == 0x81 and 0x80 <= b1 < 0xFE and not self._frag_op:
                 # The hot case: a whole masked text frame with a 7-bit length (every GPS ping). The
                 # general path below reaches the same result; this one skips the checks that cannot fail.
