@@ -33,6 +33,7 @@ from app.state import AppState
 from hub.broker import create_broker
 from hub.hub import Hub
 from hub.metrics import HubMetrics
+from hub.server import HEARTBEAT_STATE_KEY
 from hub.topics import TopicRegistry
 
 __all__ = ["create_app"]
@@ -92,7 +93,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         try:
             state = AppState(settings, db, hub, auth, MetricsExporter(registry), shift_locks(db), positions)
-            yield {"app": state, "hub": hub}
+            yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.
             await revocations.stop()

@@ -30,6 +30,7 @@ __all__ = ["Connection"]
 
 log = logging.getLogger("hub.connection")
 _KNOWN_CLOSE_CODES = frozenset(int(c) for c in CloseCode)
+_BACKLOG_PAUSE = 64  # commands queued behind a running one before the socket stops being read
 
 
 class _Gone(Exception):
@@ -161,6 +162,8 @@ class Connection:
             return
         if self._backlog is not None:  # an async command is running: keep order behind it
             self._backlog.append((data, text))
+            if len(self._backlog) == _BACKLOG_PAUSE:  # a flood waits in the kernel, not in our memory
+                self.transport.pause_reading()
             return
         try:
             command = self._accept(data, text)
@@ -188,6 +191,8 @@ class Connection:
                 while backlog and next_command is None:
                     data, text = backlog.popleft()
                     next_command = self._accept(data, text)
+                if len(backlog) < _BACKLOG_PAUSE // 2:
+                    self.transport.resume_reading()
                 if next_command is None:
                     return
                 command = next_command
@@ -221,10 +226,6 @@ class Connection:
             command = frames.decode_command(data, now=now)
         except ProtocolError as exc:
             self._count_received("invalid")
-            if text and isinstance(data, bytes) and not _is_utf8(data):
-                # RFC 6455 §8.1: invalid UTF-8 in a text frame fails the connection with 1007. Checked only
-                # once decoding failed, so valid frames pay nothing for it (orjson validates UTF-8 itself).
-                raise CloseConnection(CloseCode.INVALID_DATA, "text frame is not valid UTF-8") from None
             self.push_error(exc.code, exc.message, exc.command_id)
             self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
             return None
@@ -288,14 +289,6 @@ class Connection:
         if self.peer_code in _KNOWN_CLOSE_CODES:  # 1009 and 4408 are sent by the server protocol itself
             return str(self.peer_code)
         return "client"
-
-
-def _is_utf8(data: bytes) -> bool:
-    try:
-        data.decode()
-    except UnicodeDecodeError:
-        return False
-    return True
 
 
 def _type_labels() -> dict[type, str]:

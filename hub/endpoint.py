@@ -42,7 +42,7 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
     raw = scope.get("extensions", {}).get(RAW_EXTENSION)
     transport: FrameTransport
     if raw is not None:
-        transport = RawTransport(raw["protocol"], receive, send)
+        transport = RawTransport(raw["protocol"])
     else:
         transport = AsgiTransport(receive, send)
     await Connection(hub, transport, hub.new_connection_id()).serve()

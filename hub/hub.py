@@ -31,6 +31,7 @@ from hub.protocol import frames
 from hub.protocol.commands import CommandId, Position, Subscribe
 from hub.redelivery import Redelivery
 from hub.sender import Corker, SendStats
+from hub.server.heartbeat import Heartbeat
 from hub.subscriptions import Subscriptions
 from hub.tasks import TaskSet
 from hub.topics import TopicRegistry
@@ -80,6 +81,8 @@ class Hub:
         self._user_sockets: dict[int, int] = {}  # user_id -> open connections on this node (HUB_MAX_SOCKETS_PER_USER)
         self.gps = GpsIngestor(self, positions, per_s=config.gps_per_s, may_send=may_send_gps) if positions else None
         self.dispatcher = Dispatcher(self)
+        self.heartbeat = Heartbeat(config.heartbeat_s)
+        """Pings every raw socket of the process from one timer (``hub.server``); in the lifespan state."""
         self._ticker: asyncio.Task[None] | None = None
         self._seen_reconnects = self._seen_dropped = 0
 
@@ -102,6 +105,7 @@ class Hub:
             await asyncio.sleep(0.05)
         if self._ticker is not None:
             self._ticker.cancel()
+        self.heartbeat.stop()
         if len(self.redelivery):
             log.error("stopping with %d committed events never delivered (broker down)", len(self.redelivery))
         await self.tasks.cancel_all(max(0.0, deadline - time.monotonic()), "hub draining")

@@ -15,7 +15,7 @@ from hub.protocol.wsframe import payload_of
 
 __all__ = ["RAW_EXTENSION", "AsgiTransport", "FrameTransport", "OnFrame", "OnLost"]
 
-OnFrame = Callable[[str | bytes, bool], None]
+OnFrame = Callable[[bytes, bool], None]
 OnLost = Callable[[int], None]
 
 RAW_EXTENSION = "fusionx.raw"
@@ -50,6 +50,12 @@ class FrameTransport(Protocol):
         """Switch to callbacks: ``on_frame(data, is_text)`` per message, ``on_lost(code)`` once at the end.
         Returns False when the transport can only be read with ``receive``."""
         ...
+
+    def pause_reading(self) -> None:
+        """Stop reading the socket (the connection has too much queued); no-op where reads are pulled."""
+        ...
+
+    def resume_reading(self) -> None: ...
 
 
 class AsgiTransport:
@@ -98,3 +104,9 @@ class AsgiTransport:
 
     def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:
         return False
+
+    def pause_reading(self) -> None:
+        return None  # reads are pulled with ``receive``: not reading is the back-pressure
+
+    def resume_reading(self) -> None:
+        return None
