@@ -6,12 +6,12 @@ import re
 
 from starlette.requests import Request
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models.common import MAX_ID
 from app.security import AccessClaims
 from app.services.events import OutEvent, publish_all
 from app.state import app_state
-from hub.codes import ErrorCode
 
 __all__ = ["actor", "bearer_token", "client_address", "path_id", "publish", "query_id", "require_broker", "state"]
 
@@ -67,7 +67,7 @@ def query_id(request: Request, name: str) -> int:
 def require_broker(request: Request) -> None:
     """Issue 6: a change that must be published is refused (503) while the broker is known to be down,
     before anything is written, rather than written and not delivered."""
-    if not app_state(request).hub.broker.up:
+    if not app_state(request).hub.broker_up:
         raise ApiError(
             ErrorCode.UNAVAILABLE,
             "the event broker is unreachable: nothing was saved, retry shortly",
@@ -80,6 +80,6 @@ async def publish(request: Request, events: list[OutEvent]) -> None:
     """Publish after commit, before responding (protocol.md §3 "No loss").
 
     If the broker fails between the commit and here, the events are queued in order and published as
-    soon as it answers (``hub.redelivery``): the change is saved, so the call still succeeds.
+    soon as it answers (``Hub.publish_all``): the change is saved, so the call still succeeds.
     """
     await publish_all(app_state(request).hub, events)

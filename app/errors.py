@@ -10,9 +10,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from app.codes import HTTP_STATUS, ErrorCode
 from app.responses import json_response
 from hub.broker.base import BrokerUnavailable
-from hub.codes import HTTP_STATUS, ErrorCode
 from hub.errors import HubError
 
 __all__ = ["ApiError", "NoFields", "exception_handlers", "parse_body", "parse_optional_body"]
@@ -92,7 +92,8 @@ async def _api_error(request: Request, exc: Exception) -> Response:
 
 async def _hub_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HubError)
-    return _envelope(exc.code, exc.message, HTTP_STATUS.get(exc.code, 400))
+    code = ErrorCode(exc.code.value)  # the core's codes are a subset of the REST API's
+    return _envelope(code, exc.message, HTTP_STATUS.get(code, 400))
 
 
 _HTTP_CODES = {

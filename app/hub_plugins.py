@@ -20,16 +20,21 @@ from hub.errors import HubError
 from hub.protocol.commands import Device as HelloDevice
 from hub.topics import Topic, TopicFamily
 
-__all__ = ["TOPIC_FAMILIES", "AuditedNotices", "DbDevices", "TokenAuthenticator", "TopicPermissions", "is_driver"]
+__all__ = [
+    "TOPIC_FAMILIES",
+    "AuditedNotices",
+    "DbDevices",
+    "TokenAuthenticator",
+    "TopicPermissions",
+    "is_driver",
+]
 
-# protocol.md §2.4
+# protocol.md §2.4 (the GPS families are app.gps.topics')
 TOPIC_FAMILIES = [
     TopicFamily("shift", "reliable"),
     TopicFamily("kds", "reliable"),
     TopicFamily("stock", "reliable"),
     TopicFamily("notice", "reliable"),
-    TopicFamily("gps:driver", "conflated"),
-    TopicFamily("gps:fleet", "conflated", keyed=False),
 ]
 _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})

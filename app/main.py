@@ -16,9 +16,12 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
-from app.backends import login_throttle, shared_stores, shift_locks
+from app.backends import backends, shift_locks
 from app.db import Database
 from app.errors import exception_handlers
+from app.gps.command import GPS_SPEC
+from app.gps.ingest import GpsIngest, GpsMetrics
+from app.gps.topics import gps_families
 from app.hub_plugins import TOPIC_FAMILIES, AuditedNotices, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
 from app.metrics import HttpMetrics, MetricsExporter, multiprocess_enabled
 from app.middleware import RequestMiddleware
@@ -30,7 +33,6 @@ from app.services.auth import AuthService
 from app.services.revocation import RevocationWatch
 from app.settings import Settings
 from app.state import AppState
-from hub.broker import create_broker
 from hub.hub import Hub
 from hub.metrics import HubMetrics
 from hub.server import HEARTBEAT_STATE_KEY
@@ -46,39 +48,39 @@ def create_app(settings: Settings) -> Starlette:
     registry = CollectorRegistry()
     http_metrics = HttpMetrics(registry)
     hub_metrics = HubMetrics(registry)
+    gps_metrics = GpsMetrics(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
         hub_config = settings.hub_config()
         db = Database(settings.database_url, pool_size=settings.db_pool_size, timeout_s=settings.db_timeout_s)
-        broker = create_broker(
-            settings.broker_url,
-            history_size=settings.history_size,
-            history_ttl_s=settings.history_ttl_s,
-            namespace=settings.redis_namespace,
-        )
+        stores = backends(settings)
         passwords = password_hashing(settings)
         auth = AuthService(
             signer=TokenSigner(settings.signing_key, access_ttl_s=settings.access_ttl_s),
             passwords=passwords,
-            throttle=login_throttle(settings, broker),
+            throttle=stores.throttle,
             refresh_ttl_s=settings.refresh_ttl_s,
             wait_s=settings.hash_wait_s,
         )
-        presence, positions = shared_stores(settings, broker)
+        presence, positions = stores.presence, stores.positions
+        gps = GpsIngest(
+            positions, per_s=settings.gps_per_s, may_send=is_driver, metrics=gps_metrics, hub_metrics=hub_metrics
+        )
         hub = Hub(
             config=hub_config,
-            broker=broker,
+            broker=stores.broker,
             presence=presence,
-            topics=TopicRegistry(TOPIC_FAMILIES),
+            topics=TopicRegistry([*TOPIC_FAMILIES, *gps_families(positions)]),
             authenticator=TokenAuthenticator(db, auth),
             authorizer=TopicPermissions(db),
             devices=DbDevices(db, max_per_user=settings.max_devices_per_user),
             metrics=hub_metrics,
-            positions=positions,
-            may_send_gps=is_driver,
+            commands=[(GPS_SPEC, gps.handle)],
             publish_recorder=AuditedNotices(db),
         )
+        gps.publish = hub.publish_volatile
+        hub.every_second(gps.flush_metrics)
         await presence.start()
         await hub.start()
         revocations = RevocationWatch(db, hub)
@@ -99,9 +101,7 @@ def create_app(settings: Settings) -> Starlette:
             await revocations.stop()
             await hub.drain()
             passwords.close()
-            await presence.close()
-            await positions.close()
-            await broker.close()
+            await stores.close()
             await db.close()
             if multiprocess_enabled():  # this worker's live gauges (connections) stop counting
                 prom_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]

@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 
 from starlette.requests import Request
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models.common import MAX_ID
-from hub.codes import ErrorCode
 
 __all__ = ["DEFAULT_LIMIT", "MAX_LIMIT", "Page", "page_of", "paged"]
 

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from app.models.device import DEVICE_KINDS
 from hub.config import HubConfig
 
 __all__ = ["DEV_SECRET_KEY", "Settings", "SettingsError"]
@@ -170,6 +171,7 @@ class Settings:
             touch_interval_s=self.device_touch_s,
             max_sockets_per_user=self.max_sockets_per_user,
             allowed_origins=self.origins,
+            device_kinds=DEVICE_KINDS,
         )
 
 

@@ -7,12 +7,12 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from app.db import Database
+from app.gps.positions import PositionStore
 from app.metrics import MetricsExporter
 from app.services.auth import AuthService
 from app.services.serial import ShiftLocks
 from app.settings import Settings
 from hub.hub import Hub
-from hub.positions import PositionStore
 
 __all__ = ["AppState", "app_state"]
 

@@ -12,7 +12,6 @@ __all__ = [
     "APPLICATION_CLOSE_CODES",
     "CLOSE_CODE_EXPLANATIONS",
     "ERRORS_THAT_CLOSE",
-    "HTTP_STATUS",
     "RECONNECT_CODES",
     "RFC_CLOSE_CODE_EXPLANATIONS",
     "SENDABLE_RFC_CLOSE_CODES",
@@ -23,7 +22,7 @@ __all__ = [
 
 
 class ErrorCode(StrEnum):
-    """Error codes of socket error frames and REST error envelopes."""
+    """Error codes of socket error frames (protocol.md §2.5); the REST API adds its own (``app.codes``)."""
 
     BAD_REQUEST = "bad_request"
     UNAUTHORIZED = "unauthorized"
@@ -31,14 +30,6 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
-    # REST-only codes (protocol.md §4)
-    CONFLICT = "conflict"
-    SHIFT_OPEN = "shift_open"
-    INVALID_TRANSITION = "invalid_transition"
-    SOLD_OUT = "sold_out"
-    SHIFT_NOT_ACCEPTING = "shift_not_accepting"
-    THROTTLED = "throttled"
-    UNAVAILABLE = "unavailable"
 
 
 class CloseCode(IntEnum):
@@ -132,20 +123,3 @@ RECONNECT_CODES: frozenset[CloseCode] = frozenset(
 
 #: Error codes that end the connection, and with which close code (§2.5 "connection" column).
 ERRORS_THAT_CLOSE: dict[ErrorCode, CloseCode] = {ErrorCode.UNAUTHORIZED: CloseCode.UNAUTHORIZED}
-
-#: HTTP status of each code in the REST error envelope (§4).
-HTTP_STATUS: dict[ErrorCode, int] = {
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.INTERNAL: 500,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.SHIFT_OPEN: 409,
-    ErrorCode.INVALID_TRANSITION: 409,
-    ErrorCode.SOLD_OUT: 409,
-    ErrorCode.SHIFT_NOT_ACCEPTING: 409,
-    ErrorCode.THROTTLED: 409,
-    ErrorCode.UNAVAILABLE: 503,
-}

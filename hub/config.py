@@ -48,6 +48,8 @@ class HubConfig:
     fresh: they get the newest per driver instead of a backlog (HUB_SEND_BUFFER_BYTES)."""
     max_invalid_frames: int = 20
     """Invalid frames in a row tolerated; one more closes 4400 (protocol.md §2.5)."""
+    device_kinds: tuple[str, ...] = ()
+    """Values ``hello``'s ``device.kind`` may take (the application's vocabulary); empty: any short word."""
     allowed_origins: tuple[str, ...] = ()
     """Browser ``Origin`` values accepted on ``/ws``; others get 403. Empty: any (HUB_ALLOWED_ORIGINS)."""
     max_sockets_per_user: int = 50

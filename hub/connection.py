@@ -1,8 +1,12 @@
-"""One client connection: handshake, read loop, a single writer task, and closing.
+"""One client connection: handshake, frame intake, a single writer, and closing.
 
-The reader owns the lifecycle; the writer is the only coroutine that writes frames.
-Everything else (fan-out, replies, closes requested by other tasks) goes through
-:meth:`Connection.push` and :meth:`Connection.request_close`, which never await.
+The connection talks upward only through :class:`ConnectionHost`, a small Protocol it defines
+(authenticate, admit, welcome, opened, inline, run, closed); what every connection of a node
+shares comes in one :class:`ConnectionKit`. It never holds the node itself.
+
+The reader owns the lifecycle; the sender is the only writer. Everything else (fan-out,
+replies, closes requested by other tasks) goes through :meth:`Connection.push` and
+:meth:`Connection.request_close`, which never await.
 """
 
 from __future__ import annotations
@@ -11,51 +15,95 @@ import asyncio
 import logging
 import time
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from hub.auth import Principal
 from hub.codes import CloseCode, ErrorCode
+from hub.config import HubConfig
 from hub.errors import CloseConnection, HubError, ProtocolError
+from hub.metrics import HubMetrics
 from hub.protocol import frames
-from hub.protocol.commands import Command, Device, Gps, Hello, Ping
+from hub.protocol.commands import Command, CommandId, Device, Hello
 from hub.protocol.session import OPEN, RateDecision, RateLimiter, Session
-from hub.protocol.wsframe import text_frame
-from hub.sender import Sender
+from hub.protocol.table import CommandTable
+from hub.sender import Corker, Sender, SendStats
+from hub.tasks import TaskSet
 from hub.transport import FrameTransport
+from hub.wire.frames import text_frame
 
-if TYPE_CHECKING:
-    from hub.hub import Hub
-
-__all__ = ["Connection"]
+__all__ = ["Connection", "ConnectionHost", "ConnectionKit", "disconnect_labels"]
 
 log = logging.getLogger("hub.connection")
-_KNOWN_CLOSE_CODES = frozenset(int(c) for c in CloseCode)
 _BACKLOG_PAUSE = 64  # commands queued behind a running one before the socket stops being read
+_PEER_CODES = frozenset({1000, 1001, 1005, 1006, *(int(c) for c in CloseCode)})
 
 
 class _Gone(Exception):
     """The peer went away before the handshake ended."""
 
 
-class Connection:
-    """Per-connection state. Subscriptions live in the hub's subscriber map; ``topics`` mirrors them."""
+@dataclass(frozen=True, slots=True)
+class ConnectionKit:
+    """What every connection of a node shares, handed in once (not reached through a parent)."""
 
-    def __init__(self, hub: Hub, transport: FrameTransport, conn_id: str) -> None:
-        self.hub = hub
+    config: HubConfig
+    commands: CommandTable
+    corker: Corker
+    stats: SendStats
+    tasks: TaskSet
+    metrics: HubMetrics
+
+
+class ConnectionHost(Protocol):
+    """What a connection asks of the node it belongs to."""
+
+    async def authenticate(self, token: str, command_id: CommandId) -> Principal:
+        """The principal of a valid token; raises ``CloseConnection`` 4401 otherwise."""
+        ...
+
+    async def admit(self, conn: Connection) -> None:
+        """Before ``welcome``: caps, device registration. Raises ``CloseConnection`` to refuse."""
+        ...
+
+    def welcome(self, conn: Connection, command_id: CommandId) -> bytes: ...
+
+    def opened(self, conn: Connection) -> None:
+        """``welcome`` is out: the connection counts."""
+        ...
+
+    def inline(self, command: Command) -> Callable[[Principal, Any], bytes | None] | None:
+        """A handler to run on the frame callback itself (no task), or None for an async one."""
+        ...
+
+    async def run(self, conn: Connection, command: Command) -> None: ...
+
+    async def closed(self, conn: Connection, code: str, by: str) -> None:
+        """The connection is over; ``code`` and ``by`` are its ``hub_disconnects_total`` labels."""
+        ...
+
+
+class Connection:
+    """Per-connection state. Subscriptions live in the node's registry; ``topics`` mirrors them."""
+
+    def __init__(self, host: ConnectionHost, transport: FrameTransport, conn_id: str, kit: ConnectionKit) -> None:
+        self.host = host
         self.transport = transport
         self.conn_id = conn_id
+        self.kit = kit
         self.log = logging.LoggerAdapter(log, {"conn_id": conn_id})
-        cfg = hub.config
+        cfg = kit.config
         self.session = Session(max_invalid_frames=cfg.max_invalid_frames)
         self.limiter = RateLimiter(cfg.commands_per_s, cfg.abuse_factor)
         self.sender = Sender(
             name=conn_id,
             transport=transport,
-            corker=hub.corker,
-            tasks=hub.tasks,
+            corker=kit.corker,
+            tasks=kit.tasks,
             limit=cfg.outbound_queue,
             log=self.log,
-            drops=hub.metrics.dropped_frames,
+            drops=kit.metrics.dropped_frames,
         )
         self.topics: set[str] = set()
         self.principal: Principal | None = None
@@ -77,7 +125,7 @@ class Connection:
         self.sender.push(text_frame(payload))
 
     def push_error(self, code: ErrorCode, message: str, command_id: Any = None) -> None:
-        self.hub.metrics.errors.labels(code.value).inc()
+        self.kit.metrics.errors.labels(code.value).inc()
         self.push(frames.encode_error(code, message, command_id))
 
     def request_close(self, code: CloseCode, reason: str, *, flush: bool) -> None:
@@ -91,7 +139,7 @@ class Connection:
         detached = False
         try:
             await self.transport.accept()
-            self.hub.metrics.connections_opened.inc()
+            self.kit.metrics.connections_opened.inc()
             hello = await self._receive_hello()
             await self._open(hello)
             detached = self.transport.detach(self._on_frame, self._on_lost)
@@ -110,7 +158,7 @@ class Connection:
 
     async def _receive_hello(self) -> Hello:
         try:
-            data = await asyncio.wait_for(self.transport.receive(), self.hub.config.hello_timeout_s)
+            data = await asyncio.wait_for(self.transport.receive(), self.kit.config.hello_timeout_s)
         except TimeoutError:
             raise CloseConnection(CloseCode.TIMEOUT, "no hello in time") from None
         if isinstance(data, int):
@@ -118,11 +166,14 @@ class Connection:
             raise _Gone
         bad = CloseCode.PROTOCOL_VIOLATION
         if isinstance(data, bytes):
+            self._count("invalid")
             raise CloseConnection(bad, "first frame must be a JSON hello", error=ErrorCode.BAD_REQUEST)
         try:
-            command = frames.decode_command(data, now=time.time())
+            command = self.kit.commands.decode(data, now=time.time())
         except ProtocolError as exc:
+            self._count("invalid")
             raise CloseConnection(bad, exc.message, error=ErrorCode.BAD_REQUEST, command_id=exc.command_id) from None
+        self._count(self.kit.commands.label(command))
         if not isinstance(command, Hello):
             raise CloseConnection(
                 bad, "first frame must be a hello", error=ErrorCode.BAD_REQUEST, command_id=command.id
@@ -130,13 +181,13 @@ class Connection:
         return command
 
     async def _open(self, hello: Hello) -> None:
-        principal = await self.hub.authenticate(hello.token, hello.id)
+        principal = await self.host.authenticate(hello.token, hello.id)
         self.principal, self.device = principal, hello.device
-        await self.hub.admit(self)
+        await self.host.admit(self)
         self.session.transition(OPEN)
-        self.push(self.hub.welcome_frame(self, hello.id))
+        self.push(self.host.welcome(self, hello.id))
         self.transport.on_drain(self.drain)
-        self.hub.register(self)
+        self.host.opened(self)
         self.log.info("connection open user=%s device=%s", principal.user_id, hello.device and hello.device.id)
 
     def drain(self) -> None:
@@ -169,16 +220,28 @@ class Connection:
             command = self._accept(data, text)
             if command is None:
                 return
-            if type(command) is Ping:  # answered inline: no task for the commonest keep-alive
-                self.push(frames.encode({"type": "pong", "id": command.id, "server_time": time.time()}))
-                return
-            if type(command) is Gps:  # inline too: a ping must not cost a task (issue 5, >= 50k pings/s)
-                self._gps_now(command)
+            inline = self.host.inline(command)
+            if inline is not None:  # ping, gps: answered on the callback, no task
+                self._run_inline(inline, command)
                 return
             self._backlog = deque()
-            self.hub.tasks.spawn(self._work(command), name=f"cmd-{self.conn_id}")
+            self.kit.tasks.spawn(self._work(command), name=f"cmd-{self.conn_id}")
         except CloseConnection as exc:
             self._close_soon(exc)
+
+    def _run_inline(self, handler: Callable[[Principal, Any], bytes | None], command: Command) -> None:
+        assert self.principal is not None
+        try:
+            reply = handler(self.principal, command)
+        except ProtocolError as exc:
+            self.push_error(exc.code, exc.message, exc.command_id)
+            return
+        except Exception:
+            self.log.exception("command %s failed", type(command).__name__)
+            self.push_error(ErrorCode.INTERNAL, "internal error", command.id)
+            return
+        if reply is not None:
+            self.push(reply)
 
     async def _work(self, command: Command) -> None:
         """Run ``command`` and everything that queued behind it, then stop (no task while idle)."""
@@ -203,7 +266,7 @@ class Connection:
 
     def _on_lost(self, code: int) -> None:
         self.peer_code = code
-        self.hub.tasks.spawn(self._finish(), name=f"finish-{self.conn_id}")
+        self.kit.tasks.spawn(self._finish(), name=f"finish-{self.conn_id}")
 
     def _close_soon(self, exc: CloseConnection) -> None:
         self.log.info("closing %s", exc)
@@ -220,90 +283,71 @@ class Connection:
             CloseConnection: 4400 after too many invalid frames, 4429 on sustained abuse.
         """
         now = time.time()
+        table = self.kit.commands
         try:
             if not text:
                 raise frames.binary_frame_error()
-            command = frames.decode_command(data, now=now)
+            command = table.decode(data, now=now)
         except ProtocolError as exc:
-            self._count_received("invalid")
+            self._count("invalid")
             self.push_error(exc.code, exc.message, exc.command_id)
             self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
             return None
         self.session.valid_frame()
-        self._count_received(_TYPE_LABELS[type(command)])
-        if type(command) is not Gps and not self._within_rate(now, command):
+        self._count(table.label(command))
+        if table.counted(command) and not self._within_rate(now, command):
             return None
         return command
 
     async def _run(self, command: Command) -> None:
         try:
-            await self.hub.dispatch(self, command)
+            await self.host.run(self, command)
         except ProtocolError as exc:
             self.push_error(exc.code, exc.message, exc.command_id)
         except CloseConnection:
             raise
         except HubError as exc:
-            self.push_error(exc.code, exc.message, getattr(command, "id", None))
+            self.push_error(exc.code, exc.message, command.id)
         except Exception:
             self.log.exception("command %s failed", type(command).__name__)
-            self.push_error(ErrorCode.INTERNAL, "internal error", getattr(command, "id", None))
-
-    def _count_received(self, label: str) -> None:
-        received = self.hub.send_stats.received  # folded into hub_frames_received_total each second
-        received[label] = received.get(label, 0) + 1
-
-    def _gps_now(self, command: Gps) -> None:
-        try:
-            self.hub.dispatcher.gps_now(self, command)
-        except ProtocolError as exc:
-            self.push_error(exc.code, exc.message, exc.command_id)
-        except Exception:
-            self.log.exception("gps ingest failed")
             self.push_error(ErrorCode.INTERNAL, "internal error", command.id)
+
+    def _count(self, label: str) -> None:
+        received = self.kit.stats.received  # folded into hub_frames_received_total each second
+        received[label] = received.get(label, 0) + 1
 
     def _within_rate(self, now: float, command: Command) -> bool:
         decision = self.limiter.check(now)  # raises CloseConnection 4429 on sustained abuse
         if decision is RateDecision.ALLOW:
             return True
-        self.hub.metrics.dropped_frames.labels("rate_limit").inc()
+        self.kit.metrics.dropped_frames.labels("rate_limit").inc()
         if decision is RateDecision.REJECT:
-            limit = self.hub.config.commands_per_s
+            limit = self.kit.config.commands_per_s
             self.push_error(ErrorCode.RATE_LIMITED, f"over {limit:g} commands per second", command.id)
         return False
 
     async def _close(self, exc: CloseConnection) -> None:
         self._close_soon(exc)
-        await self.sender.wait_closed(self.hub.config.drain_s)
+        await self.sender.wait_closed(self.kit.config.drain_s)
 
     async def _finish(self) -> None:
         if self.sender.close_request is None:
             self.sender.abandon()  # the peer left: nothing more to write
         else:
             await self.sender.wait_closed(1.0)
-        await self.hub.forget(self, self._disconnect_label())
-
-    def _disconnect_label(self) -> str:
-        close_request = self.sender.close_request
-        if close_request is not None:
-            return str(int(close_request[0]))
-        if self.peer_code in _KNOWN_CLOSE_CODES:  # 1009 and 4408 are sent by the server protocol itself
-            return str(self.peer_code)
-        return "client"
+        await self.host.closed(self, *disconnect_labels(self.sender.close_request, self.peer_code))
 
 
-def _type_labels() -> dict[type, str]:
-    from hub.protocol import commands as c
+def disconnect_labels(close_request: tuple[CloseCode, str] | None, peer_code: int | None) -> tuple[str, str]:
+    """``hub_disconnects_total`` labels: the close code, and who closed (``server`` or ``client``).
 
-    return {
-        c.Hello: "hello",
-        c.Subscribe: "subscribe",
-        c.Unsubscribe: "unsubscribe",
-        c.Gps: "gps",
-        c.Publish: "publish",
-        c.Presence: "presence",
-        c.Refresh: "refresh",
-        c.Ping: "ping",
-    }
-
-
-_TYPE_LABELS = _type_labels()
+    Codes the server's own framing decides (1007, 1009, 4408) reach the connection as the "peer"
+    code; they are the server's. Peer codes outside a known set are ``other`` (bounded labels).
+    """
+    if close_request is not None:
+        return str(int(close_request[0])), "server"
+    if peer_code in (1002, 1007, 1009, int(CloseCode.TIMEOUT)):
+        return str(peer_code), "server"
+    if peer_code in _PEER_CODES:
+        return str(peer_code), "client"
+    return "other", "client"

@@ -6,7 +6,6 @@ import orjson
 from starlette.types import Receive, Scope, Send
 
 from hub.codes import ErrorCode
-from hub.connection import Connection
 from hub.hub import Hub
 from hub.server import RawTransport
 from hub.transport import RAW_EXTENSION, AsgiTransport, FrameTransport
@@ -45,7 +44,7 @@ async def _serve(scope: Scope, receive: Receive, send: Send) -> None:
         transport = RawTransport(raw["protocol"])
     else:
         transport = AsgiTransport(receive, send)
-    await Connection(hub, transport, hub.new_connection_id()).serve()
+    await hub.connection(transport).serve()
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

@@ -39,11 +39,15 @@ class HubMetrics:
             registry=r,
         )
         self.dropped_frames = Counter("hub_dropped_frames", "Frames dropped, by reason", ["reason"], registry=r)
-        self.disconnects = Counter("hub_disconnects", "Connections closed, by close code", ["code"], registry=r)
+        self.disconnects = Counter(
+            "hub_disconnects",
+            "Connections closed, by close code and by who closed (server, client)",
+            ["code", "by"],
+            registry=r,
+        )
         self.refused_handshakes = Counter(
             "hub_refused_handshakes", "WebSocket handshakes refused before accept, by reason", ["reason"], registry=r
         )
-        self.gps_positions = Counter("hub_gps_positions", "GPS positions accepted", registry=r)
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
         self.broker_up = Gauge(
             "hub_broker_up",
@@ -71,8 +75,9 @@ class HubMetrics:
         for reason in DROP_REASONS:
             self.dropped_frames.labels(reason)
         for code in CloseCode:
-            self.disconnects.labels(str(int(code)))
-        self.disconnects.labels("client")
+            self.disconnects.labels(str(int(code)), "server")
+        for peer_code in ("1000", "1001", "1005", "1006"):
+            self.disconnects.labels(peer_code, "client")
         self.refused_handshakes.labels("origin")
         for outcome in ("filled", "lost", "duplicate"):
             self.stream_gaps.labels(outcome)

@@ -7,6 +7,7 @@ it serves; an unknown family is ``not_found``.
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,8 @@ from hub.protocol.commands import CommandId
 __all__ = ["Delivery", "Topic", "TopicFamily", "TopicRegistry"]
 
 Delivery = Literal["reliable", "conflated"]
+Snapshot = Callable[["Topic"], Awaitable[list[tuple[str, str, bytes]]]]
+"""What a new subscriber of a conflated topic starts from: ``(key, event, data)`` per key (e.g. every driver)."""
 _INT_KEY = re.compile(r"[1-9][0-9]{0,17}")
 
 
@@ -27,6 +30,11 @@ class TopicFamily:
     name: str
     delivery: Delivery
     keyed: bool = True
+    snapshot: Snapshot | None = None
+    """Conflated families: the current value of every key, sent to a new subscriber before live ones."""
+    carried_by: str | None = None
+    """A topic whose publications carry this family's too: publications on ``carried_by`` with key K are
+    delivered to subscribers of ``{name}:K`` (one broker publication serves both topics)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +54,15 @@ class TopicRegistry:
     def __init__(self, families: list[TopicFamily]) -> None:
         self._keyed = {f.name: f for f in families if f.keyed}
         self._exact = {f.name: f for f in families if not f.keyed}
+        self.carried: dict[str, list[TopicFamily]] = {}
+        """carrier topic -> the families it carries."""
+        for family in families:
+            if family.carried_by is not None:
+                self.carried.setdefault(family.carried_by, []).append(family)
+
+    def channel(self, topic: Topic) -> str:
+        """The broker channel a subscriber of ``topic`` listens on."""
+        return topic.family.carried_by or topic.name
 
     def family_of(self, name: str) -> str:
         """Family label of a topic for metrics; ``"other"`` for names that do not parse."""

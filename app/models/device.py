@@ -9,7 +9,10 @@ from sqlmodel import Field, SQLModel
 
 from app.models.common import utcnow
 
-__all__ = ["Device"]
+__all__ = ["DEVICE_KINDS", "Device"]
+
+DEVICE_KINDS = ("kds", "pos", "driver", "dashboard", "other")
+"""What ``hello``'s ``device.kind`` and ``POST /api/devices`` accept (protocol.md §2.1)."""
 
 
 class Device(SQLModel, table=True):

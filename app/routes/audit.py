@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, state
 from app.errors import ApiError
 from app.models import AuditEntry
@@ -15,7 +16,6 @@ from app.models.common import MAX_ID
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services.audit import AuditQuery, search
-from hub.codes import ErrorCode
 
 __all__ = ["audit_query", "routes"]
 

@@ -19,15 +19,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, state
 from app.errors import ApiError, parse_body
 from app.models import Device, iso, utcnow
+from app.models.device import DEVICE_KINDS
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services import audit
 from app.services.revocation import close_revoked
 from hub.auth import ConnectionMatch
-from hub.codes import ErrorCode
 
 __all__ = ["routes"]
 
@@ -43,7 +44,7 @@ class DeviceIn(BaseModel):
     push_token: Annotated[str, StringConstraints(min_length=1, max_length=512)] | None = None
 
 
-_KINDS = frozenset({"kds", "pos", "driver", "dashboard", "other"})
+_KINDS = frozenset(DEVICE_KINDS)
 
 
 def _view(device: Device, stale_after: timedelta) -> dict[str, Any]:

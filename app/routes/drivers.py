@@ -8,13 +8,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, path_id, state
 from app.errors import ApiError
 from app.models import User
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services.permissions import require_manager
-from hub.codes import ErrorCode
 
 __all__ = ["routes"]
 

@@ -23,7 +23,7 @@ async def healthz(request: Request) -> Response:
 async def readyz(request: Request) -> Response:
     """503 naming each dependency that failed."""
     st = state(request)
-    checks = {"database": st.db.ping, "broker": st.hub.broker.ping}
+    checks = {"database": st.db.ping, "broker": st.hub.ping_broker}
     results: dict[str, str] = {}
     for name, check in checks.items():
         try:

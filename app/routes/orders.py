@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, path_id, publish, require_broker, state
 from app.errors import ApiError, NoFields, parse_body, parse_optional_body
 from app.models.order import AdvanceBody, CancelBody, OrderCreate
@@ -17,7 +18,6 @@ from app.responses import json_response
 from app.services import orders, summary, tickets
 from app.services.events import OutEvent
 from app.services.shifts import load_shift
-from hub.codes import ErrorCode
 
 __all__ = ["routes"]
 

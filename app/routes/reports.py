@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, path_id, query_id, state
 from app.errors import ApiError
 from app.models import Truck
@@ -19,7 +20,6 @@ from app.responses import json_response
 from app.services import reports
 from app.services.permissions import require_truck_access
 from app.services.shifts import load_shift
-from hub.codes import ErrorCode
 
 __all__ = ["routes"]
 

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, client_address, path_id, state
 from app.errors import ApiError, parse_body
 from app.models import User
@@ -18,7 +19,6 @@ from app.services.auth import retry_after
 from app.services.revocation import close_revoked
 from app.throttle import Throttled, reserve
 from hub.auth import ConnectionMatch
-from hub.codes import ErrorCode
 
 __all__ = ["routes"]
 

@@ -12,11 +12,11 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import AuditEntry
 from app.pagination import Page
 from app.security import AccessClaims
-from hub.codes import ErrorCode
 
 __all__ = ["AuditQuery", "record", "search"]
 

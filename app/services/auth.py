@@ -15,13 +15,13 @@ from typing import Any
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.db import Database
 from app.errors import ApiError
 from app.models import AuthSession, RefreshToken, User, utcnow
 from app.passwords import HashingBusy, PasswordHashing
 from app.security import AccessClaims, TokenError, TokenSigner, hash_refresh_token, new_refresh_token
 from app.throttle import LoginThrottle, Throttled, reserve
-from hub.codes import ErrorCode
 
 __all__ = ["AuthService", "SessionRevoked", "TokenPair", "retry_after"]
 

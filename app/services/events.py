@@ -22,4 +22,4 @@ async def publish_all(hub: Hub, events: list[OutEvent]) -> None:
 
     Events the broker could not take are queued and delivered, in order, once it is back.
     """
-    await hub.redelivery.publish_all([(ev.topic, ev.event, ev.data) for ev in events])
+    await hub.publish_all([(ev.topic, ev.event, ev.data) for ev in events])

@@ -11,6 +11,7 @@ from typing import Any
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import Location, Shift, Truck, TruckHours
 from app.models.fleet_io import HoursIn, LocationIn, LocationPatch, TruckIn, TruckPatch
@@ -18,7 +19,6 @@ from app.pagination import Page
 from app.security import AccessClaims
 from app.services import audit
 from app.services.permissions import require_manager, require_truck_access
-from hub.codes import ErrorCode
 
 __all__ = [
     "create_location",

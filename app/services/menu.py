@@ -7,13 +7,13 @@ from typing import Any
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import MenuCategory, MenuItem, Truck, utcnow
 from app.models.menu import CategoryCreate, ItemCreate, ItemUpdate
 from app.security import AccessClaims
 from app.services import audit
 from app.services.permissions import require_manager
-from hub.codes import ErrorCode
 
 __all__ = ["catalog", "create_category", "create_item", "delete_item", "update_item"]
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import IdempotencyRecord, MenuItem, Order, OrderLine, OrderStatusChange, Shift, utcnow
 from app.models.order import OrderCreate
@@ -28,7 +29,6 @@ from app.security import AccessClaims
 from app.services.events import OutEvent
 from app.services.shift_menu import sellable_items
 from app.services.stock import alert_event, decrement
-from hub.codes import ErrorCode
 
 __all__ = ["Placed", "find_replay", "place_order", "request_hash", "slot_bounds"]
 

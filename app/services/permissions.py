@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.security import AccessClaims
-from hub.codes import ErrorCode
 
 __all__ = ["require_manager", "require_truck_access"]
 

@@ -61,7 +61,7 @@ class RevocationWatch:
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._task = self._hub.tasks.spawn(self._run(), name="revocation-watch")
+        self._task = self._hub.spawn(self._run(), name="revocation-watch")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -91,8 +91,9 @@ class RevocationWatch:
             self._since = latest
         if not revoked:
             return 0
-        return self._hub.close_where(
-            lambda principal, _conn: principal.session_id in revoked, CloseCode.UNAUTHORIZED, "session revoked"
+        return sum(
+            self._hub.close_matching(ConnectionMatch(session_id=s), CloseCode.UNAUTHORIZED, "session revoked")
+            for s in revoked
         )
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import InventoryAdjustment, MenuCategory, MenuItem, Shift, ShiftStock, utcnow
 from app.models.menu import InventoryPatch, SpecialCreate
@@ -17,7 +18,6 @@ from app.services import audit
 from app.services.events import OutEvent
 from app.services.permissions import require_manager
 from app.services.stock import StockChange, alert_event, state_of, stock_rows
-from hub.codes import ErrorCode
 
 __all__ = ["add_special", "menu_view", "sellable_items", "set_inventory"]
 

@@ -6,6 +6,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import Location, Shift, Truck, utcnow
 from app.models.shift import ShiftConfigUpdate
@@ -13,7 +14,6 @@ from app.security import AccessClaims
 from app.services import audit
 from app.services.events import OutEvent
 from app.services.permissions import require_truck_access
-from hub.codes import ErrorCode
 
 __all__ = ["TRANSITIONS", "change_status", "check_in", "get_active", "load_shift", "update_config"]
 

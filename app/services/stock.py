@@ -14,10 +14,10 @@ from typing import Any
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import MenuItem, ShiftStock, utcnow
 from app.services.events import OutEvent
-from hub.codes import ErrorCode
 
 __all__ = ["StockChange", "alert_event", "decrement", "restore", "state_of", "stock_rows"]
 

@@ -12,6 +12,7 @@ from typing import Any
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import Order, OrderLine, OrderStatusChange, Shift, utcnow
 from app.models.order import OPEN_STATUSES
@@ -20,7 +21,6 @@ from app.services import audit
 from app.services.events import OutEvent
 from app.services.permissions import require_truck_access
 from app.services.stock import alert_event, restore
-from hub.codes import ErrorCode
 
 __all__ = ["NEXT_STATUS", "advance", "advance_ready", "cancel", "hold", "load_order", "open_tickets", "tickets"]
 

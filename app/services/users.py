@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, func, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import Truck, User, utcnow
 from app.models.people import ProfileUpdate, UserCreate, UserUpdate
@@ -24,7 +25,6 @@ from app.password_policy import password_problem
 from app.security import AccessClaims
 from app.services import audit
 from app.services.revocation import revoke_sessions
-from hub.codes import ErrorCode
 
 __all__ = [
     "Changed",

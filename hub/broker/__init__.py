@@ -18,6 +18,6 @@ def create_broker(url: str, *, history_size: int, history_ttl_s: float, namespac
     if url.startswith(("redis://", "rediss://", "unix://")):
         from hub.broker.redis import RedisBroker  # imported only when used
 
-        return RedisBroker(url, history_size=history_size, history_ttl_s=history_ttl_s, namespace=namespace)
+        return RedisBroker.from_url(url, history_size=history_size, history_ttl_s=history_ttl_s, namespace=namespace)
     scheme = url.partition("://")[0]
     raise ValueError(f"unsupported HUB_BROKER_URL scheme {scheme!r}: use '' (in-process) or redis://host:port/db")

@@ -32,7 +32,7 @@ from hub.broker.base import Broker, BrokerEventHandler, BrokerUnavailable
 from hub.history import HistoryResult, Publication, new_epoch
 from hub.protocol.commands import Position
 
-__all__ = ["RedisBroker"]
+__all__ = ["RedisBroker", "redis_client"]
 
 log = logging.getLogger("hub.broker.redis")
 
@@ -81,9 +81,17 @@ class RedisBroker:
     single_node = False
 
     def __init__(
-        self, url: str, *, history_size: int, history_ttl_s: float, namespace: str = "fx", retry_s: float = 0.5
+        self,
+        redis: Redis,
+        *,
+        history_size: int,
+        history_ttl_s: float,
+        namespace: str = "fx",
+        retry_s: float = 0.5,
+        owns_client: bool = False,
     ) -> None:
-        self._redis: Redis = Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
+        self._redis = redis
+        self._owns_client = owns_client
         self._size = history_size
         self._ttl_s = history_ttl_s
         self._ttl = max(1, int(history_ttl_s) + 60)  # keys outlive their newest entry by a minute
@@ -102,6 +110,17 @@ class RedisBroker:
         self.dropped_volatile = 0
         self.reconnects = 0
         self.up = True
+
+    @classmethod
+    def from_url(cls, url: str, *, history_size: int, history_ttl_s: float, namespace: str = "fx") -> RedisBroker:
+        """A broker with a client of its own (closed with it)."""
+        return cls(
+            redis_client(url),
+            history_size=history_size,
+            history_ttl_s=history_ttl_s,
+            namespace=namespace,
+            owns_client=True,
+        )
 
     @property
     def redis(self) -> Redis:
@@ -230,7 +249,8 @@ class RedisBroker:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        await self._redis.aclose()
+        if self._owns_client:
+            await self._redis.aclose()
 
     # ---- live fan-out ----
 
@@ -305,6 +325,11 @@ def _entry(topic: str, epoch: str, entry: bytes) -> Publication:
     seq, header, data = entry.split(b"\n", 2)
     ts, event, key = orjson.loads(header)
     return Publication(topic, int(seq), epoch, event, data, float(ts), key)
+
+
+def redis_client(url: str) -> Redis:
+    """The process's one Redis connection pool, with timeouts that turn an outage into errors, not hangs."""
+    return Redis.from_url(url, socket_timeout=5.0, socket_connect_timeout=2.0)
 
 
 _check: type[Broker] = RedisBroker

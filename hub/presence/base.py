@@ -29,6 +29,9 @@ class PresenceMember:
 class PresenceStore(Protocol):
     """Entries of a node that dies must disappear within about two heartbeats (shared stores)."""
 
+    shared: bool
+    """True when every node sees every node's members (a multi-node hub refuses a store that is not)."""
+
     async def start(self) -> None:
         """Begin whatever keeps this node's entries alive (shared stores)."""
         ...

@@ -8,6 +8,8 @@ __all__ = ["MemoryPresence"]
 
 
 class MemoryPresence:
+    shared = False  # one process's members only
+
     def __init__(self) -> None:
         self._topics: dict[str, dict[str, PresenceMember]] = {}
 

@@ -29,6 +29,8 @@ _TOPIC_IDLE_S = 24 * 3600  # a topic hash nobody joins for a day goes (its live 
 
 
 class RedisPresence:
+    shared = True
+
     def __init__(self, redis: Redis, *, node_id: str, ttl_s: float, namespace: str = "fx") -> None:
         self._redis = redis
         self._node = node_id

@@ -1,17 +1,26 @@
-"""Client commands as frozen dataclasses: the output of :func:`hub.protocol.frames.decode_command`."""
+"""The core's client commands (protocol.md §2.2): frozen dataclasses and their decoders, in one table.
+
+A command is one entry of :class:`CommandSpec`: its ``type`` on the wire, its dataclass, the
+decoder from the frame's JSON object, and its metrics label. The application adds its own
+(e.g. ``gps``) to the same :class:`~hub.protocol.table.CommandTable`; nothing else needs to
+know a command exists.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Protocol
+
+from hub.protocol.fields import CommandId, bad, string
 
 __all__ = [
-    "DEVICE_KINDS",
+    "MAX_SEQ",
     "Command",
     "CommandId",
+    "CommandSpec",
+    "Decoder",
     "Device",
-    "Gps",
-    "GpsPing",
     "Hello",
     "Ping",
     "Position",
@@ -20,11 +29,36 @@ __all__ = [
     "Refresh",
     "Subscribe",
     "Unsubscribe",
+    "core_commands",
 ]
 
-CommandId = str | int | None
-DeviceKind = Literal["kds", "pos", "driver", "dashboard", "other"]
-DEVICE_KINDS: frozenset[str] = frozenset({"kds", "pos", "driver", "dashboard", "other"})
+MAX_TOPIC_CHARS = 128
+MAX_EVENT_CHARS = 64
+MAX_TOKEN_CHARS = 8192
+MAX_DEVICE_FIELD_CHARS = 128
+MAX_SEQ = 2**63 - 1  # seq is a signed 64-bit counter in every broker
+
+
+class Command(Protocol):
+    """Every command carries the ``id`` its reply echoes."""
+
+    @property
+    def id(self) -> CommandId: ...
+
+
+Decoder = Callable[[dict[str, Any], CommandId, float], Command]
+"""(the frame's JSON object, its id, the time now) → the command; raises ``ProtocolError(bad_request)``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    name: str
+    """The frame's ``type``."""
+    command: type
+    decode: Decoder
+    label: str
+    counted: bool = True
+    """Counts against the connection's ``HUB_COMMANDS_PER_S`` (a command with a budget of its own says no)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +72,7 @@ class Position:
 @dataclass(frozen=True, slots=True)
 class Device:
     id: str
-    kind: DeviceKind = "other"
+    kind: str = "other"
     app: str | None = None
 
 
@@ -60,24 +94,6 @@ class Subscribe:
 class Unsubscribe:
     id: CommandId
     topic: str
-
-
-@dataclass(frozen=True, slots=True)
-class GpsPing:
-    lat: float
-    lon: float
-    ts: float
-    accuracy: float | None = None
-    speed: float | None = None
-    heading: float | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Gps:
-    """One ping, or an offline ``batch`` (oldest first); ``pings`` is never empty."""
-
-    id: CommandId
-    pings: tuple[GpsPing, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,4 +121,73 @@ class Ping:
     id: CommandId
 
 
-Command = Hello | Subscribe | Unsubscribe | Gps | Publish | Presence | Refresh | Ping
+def _topic(obj: dict[str, Any], cid: CommandId) -> str:
+    topic = string(obj, "topic", cid, max_chars=MAX_TOPIC_CHARS)
+    assert topic is not None
+    return topic
+
+
+def _hello_decoder(device_kinds: Collection[str]) -> Decoder:
+    """``device.kind`` is the application's vocabulary (protocol.md §2.1); empty: any short word."""
+    allowed = ", ".join(sorted(device_kinds))
+
+    def decode(obj: dict[str, Any], cid: CommandId, now: float) -> Hello:
+        token = string(obj, "token", cid, max_chars=MAX_TOKEN_CHARS)
+        assert token is not None
+        raw = obj.get("device")
+        if raw is None:
+            return Hello(token=token, id=cid)
+        if not isinstance(raw, dict):
+            raise bad("'device' must be an object", cid)
+        device_id = string(raw, "id", cid, max_chars=MAX_DEVICE_FIELD_CHARS)
+        kind = raw.get("kind", "other")
+        if not isinstance(kind, str) or (device_kinds and kind not in device_kinds) or not 0 < len(kind) <= 32:
+            raise bad(f"'device.kind' must be one of {allowed}" if allowed else "'device.kind' must be a word", cid)
+        app = string(raw, "app", cid, max_chars=MAX_DEVICE_FIELD_CHARS, required=False)
+        assert device_id is not None
+        return Hello(token=token, device=Device(id=device_id, kind=kind, app=app), id=cid)
+
+    return decode
+
+
+def _subscribe(obj: dict[str, Any], cid: CommandId, now: float) -> Subscribe:
+    topic = _topic(obj, cid)
+    raw = obj.get("since")
+    if raw is None:
+        return Subscribe(id=cid, topic=topic)
+    if not isinstance(raw, dict):
+        raise bad("'since' must be an object {seq, epoch}", cid)
+    seq = raw.get("seq")
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq <= MAX_SEQ:
+        raise bad("'since.seq' must be a non-negative 64-bit integer", cid)
+    epoch = string(raw, "epoch", cid, max_chars=MAX_TOPIC_CHARS)
+    assert epoch is not None
+    return Subscribe(id=cid, topic=topic, since=Position(seq=seq, epoch=epoch))
+
+
+def _publish(obj: dict[str, Any], cid: CommandId, now: float) -> Publish:
+    topic = _topic(obj, cid)
+    event = string(obj, "event", cid, max_chars=MAX_EVENT_CHARS)
+    assert event is not None
+    if "data" not in obj:
+        raise bad("'data' is required", cid)
+    return Publish(id=cid, topic=topic, event=event, data=obj["data"])
+
+
+def _refresh(obj: dict[str, Any], cid: CommandId, now: float) -> Refresh:
+    token = string(obj, "token", cid, max_chars=MAX_TOKEN_CHARS)
+    assert token is not None
+    return Refresh(id=cid, token=token)
+
+
+def core_commands(device_kinds: Collection[str] = ()) -> list[CommandSpec]:
+    """The commands every hub speaks (protocol.md §2.1-§2.2), ``gps`` aside (the application's)."""
+    return [
+        CommandSpec("hello", Hello, _hello_decoder(device_kinds), "hello"),
+        CommandSpec("subscribe", Subscribe, _subscribe, "subscribe"),
+        CommandSpec("unsubscribe", Unsubscribe, lambda o, c, n: Unsubscribe(id=c, topic=_topic(o, c)), "unsubscribe"),
+        CommandSpec("publish", Publish, _publish, "publish"),
+        CommandSpec("presence", Presence, lambda o, c, n: Presence(id=c, topic=_topic(o, c)), "presence"),
+        CommandSpec("refresh", Refresh, _refresh, "refresh"),
+        CommandSpec("ping", Ping, lambda o, c, n: Ping(id=c), "ping"),
+    ]

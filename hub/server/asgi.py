@@ -9,22 +9,36 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from hub.server.handshake import Handshake
 from hub.transport import RAW_EXTENSION
 from hub.wire.frames import binary_frame, text_frame
 
-if TYPE_CHECKING:
-    from hub.server.protocol import HubWebSocketProtocol
-
-__all__ = ["AsgiBridge"]
+__all__ = ["AsgiBridge", "Upgraded"]
 
 log = logging.getLogger("hub.server")
 
 
+class Upgraded(Protocol):
+    """What the bridge needs of the connection it speaks for (the server's asyncio protocol)."""
+
+    transport: asyncio.Transport | None
+    loop: asyncio.AbstractEventLoop
+
+    async def next_message(self) -> bytes | str | int: ...
+
+    def write_accept(self, response: bytes) -> None: ...
+
+    def write_frames(self, data: bytes) -> None: ...
+
+    def write_and_close(self, data: bytes) -> None: ...
+
+    def close(self, code: int, reason: str) -> None: ...
+
+
 class AsgiBridge:
-    def __init__(self, protocol: HubWebSocketProtocol, handshake: Handshake) -> None:
+    def __init__(self, protocol: Upgraded, handshake: Handshake) -> None:
         self._protocol = protocol
         self._handshake: Handshake | None = handshake
         self._connected = False

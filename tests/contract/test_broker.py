@@ -117,7 +117,7 @@ def _twin(broker: Broker) -> Broker:
     assert isinstance(broker, RedisBroker)
     url = service_url("HUB_TEST_REDIS_URL")
     assert url is not None
-    return RedisBroker(url, history_size=5, history_ttl_s=60.0, namespace=broker.namespace)
+    return RedisBroker.from_url(url, history_size=5, history_ttl_s=60.0, namespace=broker.namespace)
 
 
 async def _settle(broker: Broker) -> None:

@@ -9,8 +9,8 @@ from uuid import uuid4
 import pytest
 from redis.asyncio import Redis
 
+from app.gps.positions import DriverPosition, MemoryPositions, PositionStore, RedisPositions, distance_m
 from hub.broker.base import BrokerUnavailable
-from hub.positions import DriverPosition, MemoryPositions, PositionStore, RedisPositions, distance_m
 from tests.conftest import service_url
 
 NOW = 1_800_000_000.0

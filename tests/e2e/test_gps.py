@@ -230,7 +230,7 @@ async def test_a_slow_fleet_dashboard_gets_the_newest_of_each_driver_and_stays_c
     while (reply := await slow.read_json())["type"] == "event":
         pass
     assert reply["type"] == "pong"  # not disconnected for a GPS backlog
-    assert 'hub_disconnects_total{code="4500"} 0.0' in metrics
+    assert 'hub_disconnects_total{by="server",code="4500"} 0.0' in metrics
     slow.close()
     for ws in drivers:
         await ws.close()

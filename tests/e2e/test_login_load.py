@@ -56,7 +56,7 @@ async def _ping_every(tablet: ClientConnection, interval: float, until: asyncio.
     return rtts
 
 
-@pytest.mark.hub(**SLOW_HASH, login_max_failures_ip=1000, commands_per_s=100_000)
+@pytest.mark.hub(**SLOW_HASH, login_max_failures_ip=1000, commands_per_s=100_000, hash_wait_s=60.0)
 async def test_a_burst_of_logins_does_not_stall_a_tablets_socket(server: RunningServer) -> None:
     tablet = await server.as_user("chef")
     async with server.client() as http:

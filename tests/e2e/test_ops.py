@@ -126,7 +126,7 @@ async def test_device_stays_online_until_its_last_socket_closes(server: RunningS
         await first.close()
 
         async def first_close_processed() -> bool:
-            return 'hub_disconnects_total{code="client"} 1.0' in (await http.get("/metrics")).text
+            return 'hub_disconnects_total{by="client",code="1000"} 1.0' in (await http.get("/metrics")).text
 
         await wait_until(first_close_processed)
         assert await online()  # the device still has a socket

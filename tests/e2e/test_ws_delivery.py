@@ -178,7 +178,7 @@ async def test_slow_consumer_is_closed_4500_while_others_keep_up(server: Running
                 event = await recv(healthy, timeout=1000 * MS)
                 latencies.append(time.perf_counter() - started)
                 assert event["seq"] == published  # the healthy subscriber gets every event, in order
-            if 'hub_disconnects_total{code="4500"} 1.0' in (await http.get("/metrics")).text:
+            if 'hub_disconnects_total{by="server",code="4500"} 1.0' in (await http.get("/metrics")).text:
                 break
     assert max(latencies) < 1.0, max(latencies)
     code, frames = await asyncio.wait_for(slow.read_until_close(), 10_000 * MS)
@@ -188,5 +188,5 @@ async def test_slow_consumer_is_closed_4500_while_others_keep_up(server: Running
     slow.close()
     async with server.client() as http:
         metrics = (await http.get("/metrics")).text
-    assert 'hub_disconnects_total{code="4500"} 1.0' in metrics
+    assert 'hub_disconnects_total{by="server",code="4500"} 1.0' in metrics
     assert 'hub_dropped_frames_total{reason="slow_consumer"} 0.0' not in metrics

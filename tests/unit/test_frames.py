@@ -10,14 +10,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from app.gps.command import GPS_SPEC, Gps
+from app.models.device import DEVICE_KINDS
 from hub.codes import ErrorCode
 from hub.errors import ProtocolError
 from hub.history import Publication
 from hub.protocol import commands as c
-from hub.protocol.frames import decode_command, encode_error, encode_event
+from hub.protocol.frames import encode_error, encode_event
+from hub.protocol.table import CommandTable
 from hub.protocol.wsframe import text_frame
 
 NOW = 1_763_700_000.0
+# The table a hub of this application speaks: the core's commands and the GPS extension's.
+decode_command = CommandTable([*c.core_commands(DEVICE_KINDS), GPS_SPEC]).decode
 
 
 def decode(frame: object) -> c.Command:
@@ -41,9 +46,9 @@ def test_str_and_bytes_decode_alike() -> None:
 
 def test_gps_single_and_batch() -> None:
     single = decode({"type": "gps", "lat": 5.36, "lon": -4.01, "ts": NOW, "heading": 270})
-    assert isinstance(single, c.Gps) and single.pings[0].heading == 270.0
+    assert isinstance(single, Gps) and single.pings[0].heading == 270.0
     batch = decode({"type": "gps", "batch": [{"lat": 1, "lon": 2, "ts": NOW - 5}, {"lat": 1, "lon": 2, "ts": NOW}]})
-    assert isinstance(batch, c.Gps) and len(batch.pings) == 2
+    assert isinstance(batch, Gps) and len(batch.pings) == 2
 
 
 @pytest.mark.parametrize(
@@ -142,9 +147,9 @@ def _decode_or_bad_request(data: bytes) -> None:
         assert exc.command_id is None or isinstance(exc.command_id, str | int)
     else:
         assert isinstance(
-            command, c.Hello | c.Subscribe | c.Unsubscribe | c.Gps | c.Publish | c.Presence | c.Refresh | c.Ping
+            command, c.Hello | c.Subscribe | c.Unsubscribe | Gps | c.Publish | c.Presence | c.Refresh | c.Ping
         )
-        if isinstance(command, c.Gps):
+        if isinstance(command, Gps):
             assert all(math.isfinite(p.lat) and -90 <= p.lat <= 90 for p in command.pings)
 
 

@@ -18,10 +18,10 @@ from sqlalchemy import and_, case, func, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import Order, OrderLine, Shift
 from app.services.reports.sold_out import sold_out_times
-from hub.codes import ErrorCode
 
 __all__ = ["TOP_ITEMS", "IsoWeek", "parse_week", "weekly_report"]
 

@@ -26,8 +26,8 @@ import orjson
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from app.gps.positions.base import DriverPosition, PositionStore, distance_m
 from hub.broker.base import BrokerUnavailable
-from hub.positions.base import DriverPosition, PositionStore, distance_m
 
 __all__ = ["RedisPositions"]
 
@@ -72,7 +72,9 @@ _Pending = tuple[DriverPosition, list[bytes]]  # newest candidate for ``latest``
 
 
 class RedisPositions:
-    """``PositionStore`` shared by all nodes through the process's one Redis pool (owned by the broker)."""
+    """``PositionStore`` shared by all nodes through the process's one Redis pool."""
+
+    shared = True
 
     def __init__(
         self,

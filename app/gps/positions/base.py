@@ -49,6 +49,9 @@ def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 class PositionStore(Protocol):
+    shared: bool
+    """True when every node sees every node's drivers."""
+
     def record(self, positions: Sequence[DriverPosition]) -> None:
         """Accepted positions of one driver, oldest first: all go to the trail, the last becomes the latest."""
         ...

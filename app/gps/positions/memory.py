@@ -11,7 +11,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
-from hub.positions.base import DriverPosition, PositionStore, distance_m
+from app.gps.positions.base import DriverPosition, PositionStore, distance_m
 
 __all__ = ["MemoryPositions"]
 
@@ -20,6 +20,8 @@ _Point = tuple[float, float, float, float | None, float | None, float | None]  #
 
 class MemoryPositions:
     """Latest position per driver plus a bounded trail; memory is O(drivers × trail_max), never O(pings)."""
+
+    shared = False
 
     def __init__(self, *, ttl_s: float = 900.0, trail_max: int = 2000, clock: Callable[[], float] = time.time) -> None:
         self.ttl_s = ttl_s

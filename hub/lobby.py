@@ -1,0 +1,131 @@
+"""A connection's way in and out of the node: authenticate, admit, welcome, count, run commands, forget.
+
+:class:`Lobby` is the node's side of :class:`~hub.connection.ConnectionHost`. It owns no policy:
+who a token belongs to and which devices may register are the application's (``Authenticator``,
+``DeviceTracker``); the per-user socket cap and the bookkeeping are the node's.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from hub.auth import Authenticator, DeviceTracker, Principal
+from hub.codes import CloseCode, ErrorCode
+from hub.commands import CommandHandlers
+from hub.config import HubConfig
+from hub.connection import Connection
+from hub.errors import CloseConnection, HubError
+from hub.metrics import HubMetrics
+from hub.protocol import frames
+from hub.protocol.commands import Command, CommandId
+from hub.registry import Registry
+from hub.subscribe import Subscriptions
+
+__all__ = ["Lobby"]
+
+
+class Lobby:
+    def __init__(
+        self,
+        *,
+        config: HubConfig,
+        registry: Registry,
+        subscriptions: Subscriptions,
+        handlers: CommandHandlers,
+        authenticator: Authenticator,
+        devices: DeviceTracker,
+        metrics: HubMetrics,
+    ) -> None:
+        self._config = config
+        self._registry = registry
+        self._subscriptions = subscriptions
+        self._handlers = handlers
+        self._authenticator = authenticator
+        self._devices = devices
+        self._metrics = metrics
+
+    async def authenticate(self, token: str, command_id: CommandId) -> Principal:
+        """The principal of an access token; a bad one ends the connection (protocol.md §2.5: error then 4401).
+
+        Raises:
+            CloseConnection: 4401, with an ``unauthorized`` error frame echoing ``command_id``.
+        """
+        try:
+            return await self._authenticator.authenticate(token)
+        except HubError as exc:
+            raise CloseConnection(
+                CloseCode.UNAUTHORIZED, exc.message, error=ErrorCode.UNAUTHORIZED, command_id=command_id
+            ) from None
+
+    async def admit(self, conn: Connection) -> None:
+        """Before ``welcome``: the per-user socket cap, then the device's registration (which may refuse).
+
+        Raises:
+            CloseConnection: 4429 with ``rate_limited`` when the user holds too many sockets or devices.
+        """
+        principal = conn.principal
+        assert principal is not None
+        cap = self._config.max_sockets_per_user
+        if self._registry.sockets_of(principal.user_id) >= cap:
+            raise CloseConnection(
+                CloseCode.RATE_LIMITED,
+                f"at most {cap} open sockets per user on this node: close another first",
+                error=ErrorCode.RATE_LIMITED,
+            )
+        if conn.device is not None:
+            try:
+                await self._devices.connected(principal, conn.device)
+            except HubError as exc:
+                raise CloseConnection(CloseCode.RATE_LIMITED, exc.message, error=exc.code) from None
+
+    def welcome(self, conn: Connection, command_id: CommandId) -> bytes:
+        assert conn.principal is not None
+        cfg = self._config
+        frame: dict[str, Any] = {
+            "type": "welcome",
+            "conn_id": conn.conn_id,
+            "node": cfg.node_id,
+            "user": dict(conn.principal.public),
+            "heartbeat_s": cfg.heartbeat_s,
+            "limits": {
+                "max_frame_bytes": cfg.max_frame_bytes,
+                "max_subscriptions": cfg.max_subscriptions,
+                "commands_per_s": cfg.commands_per_s,
+                "gps_per_s": cfg.gps_per_s,
+                "outbound_queue": cfg.outbound_queue,
+                "history_size": cfg.history_size,
+                "history_ttl_s": cfg.history_ttl_s,
+            },
+            "server_time": time.time(),
+        }
+        if command_id is not None:
+            frame["id"] = command_id
+        return frames.encode(frame)
+
+    def opened(self, conn: Connection) -> None:
+        self._registry.add(conn)
+        self._metrics.connections.labels(conn.kind).inc()
+
+    def inline(self, command: Command) -> Callable[[Principal, Any], bytes | None] | None:
+        return self._handlers.inline(command)
+
+    async def run(self, conn: Connection, command: Command) -> None:
+        await self._handlers.run(conn, command)
+
+    async def closed(self, conn: Connection, code: str, by: str) -> None:
+        """Remove every trace of a closed connection."""
+        self._metrics.disconnects.labels(code, by).inc()
+        last_device_socket = self._registry.remove(conn)
+        if last_device_socket is None:  # never opened (refused, or gone during the handshake)
+            return
+        self._metrics.connections.labels(conn.kind).dec()
+        for topic in list(conn.topics):
+            await self._subscriptions.detach(conn, topic)
+        if last_device_socket and conn.device is not None and conn.principal is not None:
+            try:
+                await self._devices.disconnected(conn.principal, conn.device)
+            except Exception:
+                conn.log.exception("device disconnect bookkeeping failed")
+        conn.log.info("connection closed code=%s by=%s", code, by)
