@@ -11,15 +11,15 @@ import orjson
 from prometheus_client import CollectorRegistry
 
 from hub.codes import CloseCode
-from hub.connection import Connection, ConnectionKit
 from hub.config import HubConfig
+from hub.connection import Connection, ConnectionKit
 from hub.fanout import Fanout
 from hub.history import Publication
 from hub.metrics import HubMetrics
 from hub.protocol.commands import core_commands
 from hub.protocol.table import CommandTable
 from hub.registry import Registry
-from hub.sender import Corker, SendStats, Sender
+from hub.sender import Corker, Sender, SendStats
 from hub.tasks import TaskSet
 from hub.topics import TopicFamily, TopicRegistry
 from hub.transport import OnFrame, OnLost
