@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from app.routes import auth, devices, drivers, fleet, health, menu, orders, shifts
+from app.routes import auth, devices, drivers, fleet, health, menu, orders, pages, recall, shifts
 from hub.endpoint import hub_endpoint
 
 __all__ = ["all_routes"]
@@ -20,5 +20,7 @@ def all_routes() -> list[BaseRoute]:
         *orders.routes,
         *devices.routes,
         *drivers.routes,
+        *recall.routes,
+        *pages.routes,
         WebSocketRoute("/ws", hub_endpoint),
     ]
