@@ -17,7 +17,7 @@ const params = new URLSearchParams(location.search);
 const session = new Session();
 const thresholds = { warn: 300, late: 480 }; // seconds; the shift config's warn_after_s / late_after_s when present
 const recent = []; // tickets bumped while this screen watched, newest first: the recall list when the hub is away
-const debug = { applyMs: [] }; // read by the browser tests (apply timing) and handy in the console
+const debug = { applyMs: [], states: [] }; // read by the browser tests (apply timing, states) and handy in the console
 window.fxKds = debug;
 let client = null;
 let board = null;
@@ -73,6 +73,7 @@ async function startBoard(shift) {
 
   client = new HubClient({ auth: session, device: { id: deviceId(), kind: "kds", app: "fusionx-kds/1" } });
   client.on("auth-required", relogin);
+  client.on("state", (state) => debug.states.push(state.name));
   board = new Board({
     rail: $("#rail"), allDay: $("#allday"), thresholds: () => thresholds, now: () => client.now(), onStations: renderViews,
   });
