@@ -33,7 +33,8 @@ async def in_batches(calls: list[Awaitable[httpx.Response]], size: int = 8) -> N
 
 async def heap(cdp: CDPSession) -> dict[str, float]:
     """Used JS heap and DOM nodes after a full garbage collection (what stays, not what is about to go)."""
-    await cdp.send("HeapProfiler.collectGarbage")
+    for _ in range(2):  # DOM nodes freed by the first collection let the second free what they held
+        await cdp.send("HeapProfiler.collectGarbage")
     used = (await cdp.send("Runtime.getHeapUsage"))["usedSize"]
     nodes = (await cdp.send("Memory.getDOMCounters"))["nodes"]
     return {"heap_bytes": float(used), "dom_nodes": float(nodes)}
@@ -123,8 +124,9 @@ async def test_one_event_with_200_open_tickets_applies_within_a_frame_and_memory
     # While the server answers 8 requests at a time on the same two cores, the p95 must still fit in a frame
     # (the max there is the machine's scheduling, not the page: seen 16-200 ms on a busy shared box).
     assert summary(arrivals + burst)["p95_ms"] < FRAME_BUDGET_MS, figures
-    # Churn leaves nothing behind: the same DOM, and the heap within noise (V8 rounds by pages).
-    assert after_churn["dom_nodes"] == with_220["dom_nodes"], figures
+    # Churn leaves nothing behind: the same DOM within collector noise (a leak of the replaced ticket elements
+    # would be ~30 nodes an event, 17,000 here), and the heap within noise (V8 rounds by pages).
+    assert after_churn["dom_nodes"] <= with_220["dom_nodes"] * 1.05, figures
     assert abs(per_event) < 500, figures
     assert screen.errors == []
 

@@ -277,7 +277,9 @@ export function follow(client, { topic, load, reset, apply, onStatus = () => {} 
         stats.snapshots++;
         break;
       } catch (err) {
-        if (gen !== generation || err?.status === 401 || err?.status === 403) return onStatus("error", err);
+        if (gen !== generation) return;
+        onStatus("error", err); // 401: the page asks for a login, and the next attempt uses the new token
+        if (err?.status === 403 || err?.status === 404) return; // not this user's, or gone: retrying cannot help
         await new Promise((r) => setTimeout(r, backoffDelay(attempt)));
         if (gen !== generation) return;
       }

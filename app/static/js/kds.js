@@ -21,11 +21,12 @@ const debug = { applyMs: [], states: [] }; // read by the browser tests (apply t
 window.fxKds = debug;
 let client = null;
 let board = null;
+let me = null; // the user this board was opened for
 
 main();
 
 async function main() {
-  await requireLogin(session, { section: $("#login"), roles: ROLES });
+  me = (await requireLogin(session, { section: $("#login"), roles: ROLES })).id;
   const shift = await pickShift();
   await startBoard(shift);
 }
@@ -73,7 +74,7 @@ async function startBoard(shift) {
 
   client = new HubClient({ auth: session, device: { id: deviceId(), kind: "kds", app: "fusionx-kds/1" } });
   client.on("auth-required", relogin);
-  client.on("state", (state) => debug.states.push(state.name));
+  client.on("state", (state) => { debug.states.push(state.name); if (debug.states.length > 200) debug.states.shift(); });
   board = new Board({
     rail: $("#rail"), allDay: $("#allday"), thresholds: () => thresholds, now: () => client.now(), onStations: renderViews,
   });
@@ -82,6 +83,7 @@ async function startBoard(shift) {
     load: () => session.api("GET", `/api/shifts/${shift.id}/kds`),
     reset: (snapshot) => board.reset(snapshot.tickets),
     apply: applyTicket,
+    onStatus: (status, err) => { if (err?.status === 401) relogin(); },
   });
   const stock = follow(client, {
     topic: `stock:${shift.id}`,
@@ -246,12 +248,17 @@ function renderStock() {
 
 // ---- session, chime, device ----
 
-async function relogin() {
-  client?.stop();
-  const before = session.user?.id;
-  await requireLogin(session, { section: $("#login"), roles: ROLES, notice: "Your session ended: log in again." });
-  if (session.user.id !== before) return location.reload(); // another person: start from their truck
-  client.start(); // subscriptions resume with since: nothing is missed, nothing doubled
+let relogging = null;
+
+function relogin() { // the socket (4401), a snapshot load and a tap may all find out at once: one login form
+  relogging ??= (async () => {
+    client?.stop();
+    await requireLogin(session, { section: $("#login"), roles: ROLES, notice: "Your session ended: log in again." });
+    relogging = null;
+    if (session.user.id !== me) return location.reload(); // another person: start from their truck
+    client.start(); // subscriptions resume with since: nothing is missed, nothing doubled
+  })();
+  return relogging;
 }
 
 let audio = null;
