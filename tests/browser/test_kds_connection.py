@@ -11,7 +11,7 @@ from playwright.async_api import Browser, Page, expect
 
 from tests.browser.conftest import RestartableServer
 from tests.support.backends import BACKEND
-from tests.support.browser import ms, open_screen
+from tests.support.browser import Artefacts, ms, open_screen
 from tests.support.kitchen import LEMONADE, TACO, open_shift, order
 from tests.support.server import RunningServer
 
@@ -28,7 +28,7 @@ async def wait_live(page: Page) -> None:
 
 
 async def test_an_outage_is_shown_and_every_ticket_appears_once_after_a_restart(
-    restartable: RestartableServer, browser: Browser
+    restartable: RestartableServer, browser: Browser, artefacts: Artefacts
 ) -> None:
     server = await restartable.start()
     token = await server.token("chef")
@@ -44,6 +44,7 @@ async def test_an_outage_is_shown_and_every_ticket_appears_once_after_a_restart(
     banner = page.locator("#conn")
     await expect(banner).to_be_visible(timeout=ms(3000))
     await expect(banner).to_contain_text(re.compile(r"Offline — tickets as of \d\d:\d\d:\d\d, \d+ s ago"))
+    await artefacts.screenshot(page, "kds-offline")
 
     server = await restartable.start()  # same port, same database; in-process broker: a new epoch
     async with server.client(token) as http:
