@@ -109,6 +109,10 @@ async def test_hold_cancel_station_views_all_day_counts_and_stock_banner(
 
         await set_stock(http, sid, {"item_id": FRIES, "stock": 5})  # stock.restocked clears the warning
         await expect(banner).not_to_contain_text("Fries", timeout=ms(1000))
+        assert (await http.post(f"/api/shifts/{sid}/pause")).status_code == 200  # shift:{id} reaches the header
+        await expect(page.locator("#shift-label")).to_contain_text("paused: no new orders", timeout=ms(1000))
+        assert (await http.post(f"/api/shifts/{sid}/resume")).status_code == 200
+        await expect(page.locator("#shift-label")).not_to_contain_text("paused", timeout=ms(1000))
     assert screen.errors == []
 
 

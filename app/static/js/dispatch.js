@@ -164,7 +164,8 @@ function wire() {
   $("#map").addEventListener("click", (ev) => {
     const marker = ev.target.closest(".driver");
     if (marker) return select(Number(marker.dataset.driver));
-    if (projection) nearby(ev.offsetX, ev.offsetY);
+    const box = $("#map").getBoundingClientRect(); // not offsetX: on an SVG child it is not the map's
+    if (projection) nearby(ev.clientX - box.left, ev.clientY - box.top);
   });
   $("#driver-list").addEventListener("click", (ev) => {
     const row = ev.target.closest("li[data-driver]");

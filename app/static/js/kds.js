@@ -15,7 +15,7 @@ const ROLES = ["staff", "manager", "admin"];
 const RECALL_SIZE = 20;
 const params = new URLSearchParams(location.search);
 const session = new Session();
-const thresholds = { warn: 300, late: 480 }; // seconds; the shift config's warn_after_s / late_after_s when present
+const thresholds = { warn: 300, late: 480 }; // seconds (applyThresholds)
 const recent = []; // tickets bumped while this screen watched, newest first: the recall list when the hub is away
 const debug = { applyMs: [], states: [] }; // read by the browser tests (apply timing, states) and handy in the console
 window.fxKds = debug;
@@ -62,15 +62,24 @@ async function pickShift() {
   }
 }
 
+/** Age thresholds: ?warn_s/late_s, else the shift config's warn_after_s/late_after_s, else 300/480 s. */
+function applyThresholds(config) {
+  thresholds.warn = Number(params.get("warn_s")) || config.warn_after_s || 300;
+  thresholds.late = Number(params.get("late_s")) || config.late_after_s || 480;
+}
+
+/** shift:{id} events carry the whole shift: its status for the header, its config for the thresholds. */
+function showShift(shift) {
+  const status = shift.status === "active" ? "" : ` · ${shift.status === "paused" ? "paused: no new orders" : shift.status}`;
+  $("#shift-label").textContent = `Shift ${shift.id} · truck ${shift.truck_id}${status}`;
+  applyThresholds(shift.config ?? {});
+}
+
 async function startBoard(shift) {
-  $("#shift-label").textContent = `Shift ${shift.id} · truck ${shift.truck_id}`;
+  showShift(shift);
   try {
-    const config = await session.api("GET", `/api/shifts/${shift.id}/config`);
-    thresholds.warn = config.warn_after_s ?? thresholds.warn;
-    thresholds.late = config.late_after_s ?? thresholds.late;
-  } catch { /* defaults */ }
-  thresholds.warn = Number(params.get("warn_s")) || thresholds.warn;
-  thresholds.late = Number(params.get("late_s")) || thresholds.late;
+    applyThresholds(await session.api("GET", `/api/shifts/${shift.id}/config`));
+  } catch { /* the shift's own config, or defaults */ }
 
   client = new HubClient({ auth: session, device: { id: deviceId(), kind: "kds", app: "fusionx-kds/1" } });
   client.on("auth-required", relogin);
@@ -91,6 +100,7 @@ async function startBoard(shift) {
     reset: resetStock,
     apply: applyStock,
   });
+  client.subscribe(`shift:${shift.id}`, { event: (frame) => showShift(frame.data) });
   Object.assign(debug, { board, client, kds, stock, thresholds });
   connectionBanner($("#conn"), client, { what: "tickets", syncing: () => !kds.live });
   wire(shift);
