@@ -13,7 +13,7 @@
 import { Session } from "./auth.js";
 import { HubClient } from "./hub-client.js";
 import { Projection, scaleBar } from "./map.js";
-import { $, ago, connectionBanner, failure, h, requireLogin, toast } from "./screen.js";
+import { $, ago, connectionBanner, deviceId, failure, h, requireLogin, toast } from "./screen.js";
 
 const params = new URLSearchParams(location.search);
 const STALE_S = Number(params.get("stale_s")) || 60;
@@ -34,7 +34,7 @@ async function main() {
   await requireLogin(session, { section: $("#login"), roles: ["manager", "admin"] });
   $("#board").hidden = false;
   $("#tools").hidden = false;
-  client = new HubClient({ auth: session, device: { id: "dispatch", kind: "dashboard", app: "fusionx-dispatch/1" } });
+  client = new HubClient({ auth: session, device: { id: deviceId("dispatch"), kind: "dashboard", app: "fusionx-dispatch/1" } });
   client.on("auth-required", () => { location.replace("/dispatch"); });
   // protocol notes: a new gps:fleet subscriber first gets every live driver's position, then live ones.
   const onPosition = (frame) => queue(frame.data);

@@ -9,7 +9,7 @@
 import { Session } from "./auth.js";
 import { HubClient, follow } from "./hub-client.js";
 import { Board, NEXT } from "./kds-board.js";
-import { $, clock, connectionBanner, failure, h, requireLogin, toast } from "./screen.js";
+import { $, clock, connectionBanner, deviceId, failure, h, requireLogin, toast } from "./screen.js";
 
 const ROLES = ["staff", "manager", "admin"];
 const RECALL_SIZE = 20;
@@ -81,7 +81,7 @@ async function startBoard(shift) {
     applyThresholds(await session.api("GET", `/api/shifts/${shift.id}/config`));
   } catch { /* the shift's own config, or defaults */ }
 
-  client = new HubClient({ auth: session, device: { id: deviceId(), kind: "kds", app: "fusionx-kds/1" } });
+  client = new HubClient({ auth: session, device: { id: deviceId("kds"), kind: "kds", app: "fusionx-kds/1" } });
   client.on("auth-required", relogin);
   client.on("state", (state) => { debug.states.push(state.name); if (debug.states.length > 200) debug.states.shift(); });
   board = new Board({
@@ -256,7 +256,7 @@ function renderStock() {
   el.hidden = !text;
 }
 
-// ---- session, chime, device ----
+// ---- session, chime ----
 
 let relogging = null;
 
@@ -289,11 +289,4 @@ function chime() {
   osc.connect(gain).connect(audio.destination);
   osc.start();
   osc.stop(audio.currentTime + 0.5);
-}
-
-function deviceId() {
-  let id = localStorage.getItem("fx.device");
-  // getRandomValues, not randomUUID: a tablet on http://192.168.x.y is not a secure context.
-  if (!id) localStorage.setItem("fx.device", (id = `kds-${crypto.getRandomValues(new Uint32Array(1))[0].toString(36)}`));
-  return id;
 }

@@ -114,3 +114,12 @@ export function failure(action, err) {
   if (err instanceof TypeError) return `${action}: not saved — the hub cannot be reached.`;
   return `${action}: ${err.message}`;
 }
+
+/** This browser's device id for `kind` (hello's device.id), made once and kept in localStorage. */
+export function deviceId(kind) {
+  const key = `fx.device.${kind}`;
+  let id = localStorage.getItem(key);
+  // getRandomValues, not randomUUID: a tablet on http://192.168.x.y is not a secure context.
+  if (!id) localStorage.setItem(key, (id = `${kind}-${crypto.getRandomValues(new Uint32Array(2)).join("").slice(0, 12)}`));
+  return id;
+}
