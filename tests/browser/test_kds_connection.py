@@ -116,3 +116,36 @@ async def test_tokens_are_refreshed_before_they_expire_and_the_socket_stays_open
     assert states[states.index("online") :] == ["online"], states  # online once, never dropped
     assert len(set(tokens)) == 3
     assert screen.errors == []
+
+
+async def test_close_codes_and_backoff_follow_the_contract(server: RunningServer, browser: Browser) -> None:
+    """protocol.md §2.6 as the client module reads it, and the full-jitter bounds, evaluated in the browser."""
+    page = await browser.new_page()
+    await page.goto(server.http + "/")
+    result = await page.evaluate(
+        """async () => {
+          const m = await import("/static/js/hub-client.js");
+          const codes = [1000, 1001, 1006, 1009, 1011, 4400, 4401, 4408, 4429, 4500];
+          const bound = (n) => m.backoffDelay(n, { random: () => 0.999999 });
+          return {
+            actions: Object.fromEntries(codes.map((c) => [c, m.closeAction(c)])),
+            upper: [0, 1, 2, 3, 4, 5, 6, 10].map((n) => Math.round(bound(n))),
+            lower: m.backoffDelay(7, { random: () => 0 }),
+          };
+        }"""
+    )
+    await page.close()
+    assert result["actions"] == {
+        "1000": "reconnect",
+        "1001": "reconnect",
+        "1006": "reconnect",
+        "1009": "stop",
+        "1011": "reconnect",
+        "4400": "stop",
+        "4401": "login",
+        "4408": "reconnect",
+        "4429": "slow-down",
+        "4500": "reconnect",
+    }
+    assert result["upper"] == [500, 1000, 2000, 4000, 8000, 10_000, 10_000, 10_000]  # base 500 ms, cap 10 s
+    assert result["lower"] == 0
