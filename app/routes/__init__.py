@@ -4,7 +4,21 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, WebSocketRoute
 
-from app.routes import audit, auth, devices, drivers, fleet, health, menu, orders, reports, shifts, users
+from app.routes import (
+    audit,
+    auth,
+    devices,
+    drivers,
+    fleet,
+    health,
+    menu,
+    orders,
+    pages,
+    recall,
+    reports,
+    shifts,
+    users,
+)
 from hub.endpoint import hub_endpoint
 
 __all__ = ["all_routes"]
@@ -23,5 +37,7 @@ def all_routes() -> list[BaseRoute]:
         *reports.routes,
         *devices.routes,
         *drivers.routes,
+        *recall.routes,
+        *pages.routes,
         WebSocketRoute("/ws", hub_endpoint),
     ]

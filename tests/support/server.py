@@ -102,9 +102,12 @@ async def closed_with(ws: ClientConnection, timeout: float = 3000 * MS) -> tuple
 
 
 @contextlib.asynccontextmanager
-async def run_server(settings: Settings, *, plain_asgi: bool = False) -> AsyncIterator[RunningServer]:
-    """``plain_asgi`` serves with uvicorn's stock websocket protocol: the hub's portable path, no fast path."""
-    port = free_port()
+async def run_server(
+    settings: Settings, *, plain_asgi: bool = False, port: int | None = None
+) -> AsyncIterator[RunningServer]:
+    """``plain_asgi`` serves with uvicorn's stock websocket protocol: the hub's portable path, no fast path.
+    ``port`` (default: a free one) lets a test restart a server where its clients expect it."""
+    port = port or free_port()
     settings = replace(settings, port=port)
     ws_options = uvicorn_options(settings)
     if plain_asgi:
