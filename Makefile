@@ -48,14 +48,14 @@ watch: $(VENV)/.installed
 	HOST=$(HOST) PORT=$(PORT) $(PY) -m app watch
 
 test: $(VENV)/.installed-dev
-	$(PY) -m ruff check hub app tests
-	$(PY) -m ruff format --check hub app tests
+	$(PY) -m ruff check hub app tests hub_client
+	$(PY) -m ruff format --check hub app tests hub_client
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(PY) -m ruff check hub app tests
-	$(PY) -m ruff format --check hub app tests
+	$(PY) -m ruff check hub app tests hub_client
+	$(PY) -m ruff format --check hub app tests hub_client
 
 typecheck: $(VENV)/.installed-dev
 	$(PY) -m mypy
