@@ -18,13 +18,15 @@ import orjson
 
 from hub_client.api import Api
 from hub_client.errors import HubClientError
-from hub_client.frames import Event, Item, Status
+from hub_client.frames import Event, Item, Resync, Status
 from hub_client.socket import HubSocket
 
 __all__ = ["main"]
 
 
 def _show(direction: str, frame: dict[str, Any]) -> None:
+    if "token" in frame:  # hello, refresh: enough of the token to tell them apart, not enough to reuse it
+        frame = {**frame, "token": str(frame["token"])[:12] + "…"}
     print(direction, orjson.dumps(frame).decode(), flush=True)
 
 
@@ -46,24 +48,18 @@ async def _listen(args: argparse.Namespace) -> None:
 
     def on_item(item: Item) -> None:
         nonlocal seen
-        if isinstance(item, Event):
-            seen += 1
-            frame = {"type": "event", "topic": item.topic, "seq": item.seq, "epoch": item.epoch}
-            _show("<", {**frame, "event": item.event, "data": item.data, "ts": item.ts})
-        else:
-            print(f"# {item.topic}: history did not reach back (recovered: false): refetch its snapshot", flush=True)
+        if isinstance(item, Resync):
+            print(f"# {item.topic}: the hub could not replay what was missed: refetch its snapshot", flush=True)
+        seen += isinstance(item, Event)
         if args.count is not None and seen >= args.count:
             enough.set()
 
-    socket = HubSocket(args.url, token, device={"id": "hub-client-listen", "kind": "other"}, on_status=_status)
-    _show(">", {"type": "hello", "token": "…", "device": {"id": "hub-client-listen", "kind": "other"}})
+    device = {"id": "hub-client-listen", "kind": "other"}
+    socket = HubSocket(args.url, token, device=device, on_status=_status, trace=_show)
     try:
-        _show("<", await socket.connect())
+        await socket.connect()
         for topic in args.topics:
-            _show(">", {"type": "subscribe", "id": topic, "topic": topic})
-            subscription = await socket.subscribe(topic, on_item=on_item)
-            assert subscription.reply is not None
-            _show("<", subscription.reply)
+            await socket.subscribe(topic, on_item=on_item)
         closed = asyncio.ensure_future(socket.wait_closed())
         await asyncio.wait([closed, asyncio.ensure_future(enough.wait())], return_when=asyncio.FIRST_COMPLETED)
         if closed.done():

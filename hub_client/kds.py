@@ -8,7 +8,8 @@ gap shows, fetch the snapshot again. Events carry the whole object, so a view is
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ class Snapshot:
 
 async def snapshot_then_stream(
     socket: HubSocket, topic: str, fetch: Callable[[], Awaitable[dict[str, Any]]]
-) -> AsyncIterator[Snapshot | Event]:
+) -> AsyncGenerator[Snapshot | Event, None]:
     """Yield a ``Snapshot``, then each event after it, in order; a new ``Snapshot`` whenever continuity broke.
 
     Args:
@@ -105,7 +106,7 @@ class KdsUpdate:
     event: Event | None
 
 
-async def follow_kds(api: Api, socket: HubSocket, shift_id: int) -> AsyncIterator[KdsUpdate]:
+async def follow_kds(api: Api, socket: HubSocket, shift_id: int) -> AsyncGenerator[KdsUpdate, None]:
     """A kitchen screen for ``shift_id``: first the open tickets, then one update per ticket change.
 
     Args:
@@ -122,10 +123,11 @@ async def follow_kds(api: Api, socket: HubSocket, shift_id: int) -> AsyncIterato
         body: dict[str, Any] = await api.get(f"/api/shifts/{shift_id}/kds")
         return body
 
-    async for item in snapshot_then_stream(socket, f"kds:{shift_id}", fetch):
-        if isinstance(item, Snapshot):
-            view.reset(item.body)
-            yield KdsUpdate(view, None)
-        else:
-            view.apply(item)
-            yield KdsUpdate(view, item)
+    async with aclosing(snapshot_then_stream(socket, f"kds:{shift_id}", fetch)) as items:
+        async for item in items:
+            if isinstance(item, Snapshot):
+                view.reset(item.body)
+                yield KdsUpdate(view, None)
+            else:
+                view.apply(item)
+                yield KdsUpdate(view, item)

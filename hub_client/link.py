@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -11,11 +12,14 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from hub_client.errors import HubClosed, HubUnreachable
 
-__all__ = ["close_of", "open_link"]
+__all__ = ["Trace", "close_of", "open_link"]
+
+Trace = Callable[[str, dict[str, Any]], None]
+"""Told of every frame: ``(">", frame)`` sent, ``("<", frame)`` received (for ``listen`` and debugging)."""
 
 
 async def open_link(
-    url: str, token: str, *, device: dict[str, Any] | None, timeout_s: float
+    url: str, token: str, *, device: dict[str, Any] | None, timeout_s: float, trace: Trace | None = None
 ) -> tuple[ClientConnection, dict[str, Any]]:
     """Connect and say hello.
 
@@ -24,6 +28,7 @@ async def open_link(
         token: the access token for the hello.
         device: the hello's optional ``device``.
         timeout_s: for the TCP/HTTP upgrade and then for the ``welcome``.
+        trace: told of the hello and of the answer.
 
     Returns:
         The open connection and its ``welcome`` frame.
@@ -42,8 +47,12 @@ async def open_link(
     frame: dict[str, Any] = {}
     try:
         async with asyncio.timeout(timeout_s):
+            if trace is not None:
+                trace(">", hello)
             await ws.send(orjson.dumps(hello).decode())
             frame = orjson.loads(await ws.recv())
+            if trace is not None:
+                trace("<", frame)
             if frame.get("type") != "welcome":  # an error frame, then the close
                 await ws.wait_closed()
     except TimeoutError:

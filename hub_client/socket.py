@@ -26,7 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from hub_client.api import StaticToken, TokenProvider
 from hub_client.errors import ApiError, CommandError, ConnectionLost, HubClosed, HubUnreachable, LoginRequired
 from hub_client.frames import Event, Item, Position, Status
-from hub_client.link import close_of, open_link
+from hub_client.link import Trace, close_of, open_link
 from hub_client.reconnect import Action, Backoff, after_close
 from hub_client.subscription import Accept, Subscription
 
@@ -45,6 +45,7 @@ class HubSocket:
         backoff: reconnect delays.
         on_status: told of every ``open`` / ``offline`` / ``closed``.
         reply_timeout_s: how long the hello and each command may wait for a reply.
+        trace: told of every frame sent and received, as decoded (tokens included: redact before printing).
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class HubSocket:
         on_status: Callable[[Status], None] | None = None,
         reply_timeout_s: float = 10.0,
         rng: random.Random | None = None,
+        trace: Trace | None = None,
     ) -> None:
         self.url = url
         self._tokens: TokenProvider = StaticToken(tokens) if isinstance(tokens, str) else tokens
@@ -65,6 +67,7 @@ class HubSocket:
         self._on_status = on_status
         self.reply_timeout_s = reply_timeout_s
         self._rng = rng or random.Random()
+        self._trace = trace
         self.welcome: dict[str, Any] | None = None
         """The latest ``welcome`` (``conn_id``, ``user``, ``heartbeat_s``, ``limits``)."""
         self.opened = 0
@@ -214,6 +217,8 @@ class HubSocket:
         return command_id, reply
 
     async def _write(self, ws: ClientConnection, frame: dict[str, Any], reply: asyncio.Future[Any]) -> None:
+        if self._trace is not None:
+            self._trace(">", frame)
         try:
             await ws.send(orjson.dumps(frame).decode())
         except ConnectionClosed:
@@ -237,16 +242,18 @@ class HubSocket:
     async def _open(self) -> ClientConnection:
         """Connect and say hello; refused with 4401, refresh the token once and try again."""
         try:
-            token = await self._tokens.access_token()
-            ws, self.welcome = await open_link(self.url, token, device=self._device, timeout_s=self.reply_timeout_s)
+            return await self._hello(await self._tokens.access_token())
         except HubClosed as exc:
             if exc.code != 4401:
                 raise
-            token = await self._tokens.renew()
-            try:
-                ws, self.welcome = await open_link(self.url, token, device=self._device, timeout_s=self.reply_timeout_s)
-            except HubClosed as again:
-                raise LoginRequired(again.reason or "token refused") if again.code == 4401 else again from None
+        try:
+            return await self._hello(await self._tokens.renew())
+        except HubClosed as again:
+            raise LoginRequired(again.reason or "token refused") if again.code == 4401 else again from None
+
+    async def _hello(self, token: str) -> ClientConnection:
+        link = open_link(self.url, token, device=self._device, timeout_s=self.reply_timeout_s, trace=self._trace)
+        ws, self.welcome = await link
         self._presented = token
         return ws
 
@@ -270,6 +277,8 @@ class HubSocket:
         with contextlib.suppress(ConnectionClosed):
             async for raw in ws:
                 frame = orjson.loads(raw)
+                if self._trace is not None:
+                    self._trace("<", frame)
                 kind = frame.get("type")
                 if kind == "event":
                     if not await self._event(Event.from_frame(frame)):
