@@ -156,13 +156,19 @@ async def _watch(base: str) -> None:
         async with HubSocket(api.ws_url, api, device=device, on_status=_Banner()) as socket:
             await socket.subscribe(f"stock:{shift_id}", on_item=_stock)
             async with aclosing(follow_kds(api, socket, shift_id)) as updates:
+                loaded = False
                 async for update in updates:
                     event = update.event
-                    if event is None:
-                        tickets = update.view.open_tickets()
-                        print(f"shift {shift_id} of truck {TRUCK}: {len(tickets)} open tickets (Ctrl-C stops)")
-                        for ticket in tickets:
-                            print(f"      {ticket_line(ticket)}")
-                        print(f"watching kds:{shift_id} and stock:{shift_id}", flush=True)
-                    else:
+                    if event is not None:
                         print(f"{event.seq:>5} {event.event:<17} {ticket_line(event.data)}", flush=True)
+                        continue
+                    tickets = update.view.open_tickets()
+                    if loaded:  # recovered: false (e.g. the server restarted): what was missed is in the snapshot
+                        print(f"      the hub could not replay what was missed: reloaded, {len(tickets)} open tickets")
+                    else:
+                        print(f"shift {shift_id} of truck {TRUCK}: {len(tickets)} open tickets (Ctrl-C stops)")
+                    for ticket in tickets:
+                        print(f"      {ticket_line(ticket)}")
+                    if not loaded:
+                        print(f"watching kds:{shift_id} and stock:{shift_id}", flush=True)
+                    loaded = True
