@@ -24,7 +24,7 @@ from websockets.exceptions import ConnectionClosed
 from hub_client.api import StaticToken, TokenProvider
 from hub_client.errors import ApiError, CommandError, ConnectionLost, HubClosed, HubUnreachable, LoginRequired
 from hub_client.frames import Status
-from hub_client.link import Trace, close_of, open_link
+from hub_client.link import Trace, close_of, fail, first, open_link
 from hub_client.reconnect import Action, Backoff, after_close
 
 __all__ = ["Connection", "Options"]
@@ -151,7 +151,7 @@ class Connection:
             while self._ws is None:
                 if self._done.is_set():
                     raise self._error or ConnectionLost("socket closed")
-                await _first(self._online.wait(), self._done.wait())
+                await first(self._online.wait(), self._done.wait())
             command_id, reply = self._expect()
             await self._write(self._ws, {**frame, "id": command_id}, reply)
             answer = await reply
@@ -173,7 +173,7 @@ class Connection:
         try:
             await ws.send(orjson.dumps(frame).decode())
         except ConnectionClosed:
-            _fail(reply, ConnectionLost("connection closed before the command was sent"))
+            fail(reply, ConnectionLost("connection closed before the command was sent"))
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(work)
@@ -228,7 +228,7 @@ class Connection:
         self._online.clear()
         self._ws = None
         for reply in list(self._pending.values()):
-            _fail(reply, ConnectionLost("connection closed before the reply"))
+            fail(reply, ConnectionLost("connection closed before the reply"))
 
     # --- staying connected -------------------------------------------------------------------------
 
@@ -307,18 +307,3 @@ class Connection:
     def _status(self, status: Status) -> None:
         if self._on_status is not None:
             self._on_status(status)
-
-
-def _fail(reply: asyncio.Future[Any], error: BaseException) -> None:
-    if not reply.done():
-        reply.set_exception(error)
-        reply.exception()  # retrieved: nobody may be waiting any more
-
-
-async def _first(*waits: Coroutine[Any, Any, Any]) -> None:
-    tasks = [asyncio.ensure_future(w) for w in waits]
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for task in tasks:
-            task.cancel()

@@ -1,9 +1,12 @@
-"""One connection's handshake (protocol.md §2.1): open ``/ws``, say hello, get ``welcome`` or a close code."""
+"""One connection's handshake (protocol.md §2.1): open ``/ws``, say hello, get ``welcome`` or a close code.
+
+And two small helpers of the reply bookkeeping built on it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import orjson
@@ -12,7 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from hub_client.errors import HubClosed, HubUnreachable
 
-__all__ = ["Trace", "close_of", "open_link"]
+__all__ = ["Trace", "close_of", "fail", "first", "open_link"]
 
 Trace = Callable[[str, dict[str, Any]], None]
 """Told of every frame: ``(">", frame)`` sent, ``("<", frame)`` received (for ``listen`` and debugging)."""
@@ -69,3 +72,20 @@ def close_of(ws: ClientConnection) -> tuple[int, str]:
     """The close code and reason the server sent; 1006 when the connection ended without a close frame."""
     rcvd = ws.protocol.close_rcvd
     return (rcvd.code, rcvd.reason) if rcvd is not None else (1006, "connection lost")
+
+
+def fail(reply: asyncio.Future[Any], error: BaseException) -> None:
+    """Complete a command's reply with ``error`` unless it is already done."""
+    if not reply.done():
+        reply.set_exception(error)
+        reply.exception()  # retrieved: nobody may be waiting any more
+
+
+async def first(*waits: Coroutine[Any, Any, Any]) -> None:
+    """Wait until one of ``waits`` is done; cancel the others."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
