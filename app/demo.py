@@ -47,7 +47,7 @@ async def _login(api: Api) -> int:
     try:
         await api.login("chef", "password")
     except ApiError as exc:
-        message = f"login as chef failed ({exc.status}): is this a dev server seeded with demo data?"
+        message = "login as chef failed: is this a dev server seeded with demo data?"
         raise ApiError(exc.code, exc.status, message) from None
     try:
         shift = await api.get("/api/shifts/active", truck_id=TRUCK)

@@ -75,6 +75,7 @@ class Connection:
         self._online = asyncio.Event()
         self._done = asyncio.Event()
         self._error: HubClosed | None = None
+        self._finished = False
         self._tasks: list[asyncio.Task[None]] = []
         self._sending: set[asyncio.Task[None]] = set()
 
@@ -291,8 +292,10 @@ class Connection:
                     self._presented = token
 
     def _finish(self, error: HubClosed | None) -> None:
-        if self._error is None:
-            self._error = error
+        if self._finished:
+            return
+        self._finished = True
+        self._error = error
         ws = self._ws
         self._done.set()
         self._detach()
