@@ -41,21 +41,25 @@ run: $(VENV)/.installed
 	HOST=$(HOST) PORT=$(PORT) WORKERS=$(WORKERS) $(PY) -m app serve
 
 # With `make run` going in another terminal: orders every second on the demo truck, and a tablet's view of them.
+# Plain commands with HOST/PORT exported (no `VAR=… cmd` prefix): make then runs them without a shell, so
+# Ctrl-C stops them with their own one line instead of a shell dying by SIGINT and make adding "Interrupt".
+demo watch: export HOST := $(HOST)
+demo watch: export PORT := $(PORT)
 demo: $(VENV)/.installed
-	HOST=$(HOST) PORT=$(PORT) $(PY) -m app demo
+	$(PY) -m app demo
 
 watch: $(VENV)/.installed
-	HOST=$(HOST) PORT=$(PORT) $(PY) -m app watch
+	$(PY) -m app watch
 
 test: $(VENV)/.installed-dev
-	$(PY) -m ruff check hub app tests
-	$(PY) -m ruff format --check hub app tests
+	$(PY) -m ruff check hub app tests hub_client
+	$(PY) -m ruff format --check hub app tests hub_client
 	$(PY) -m mypy
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.installed-dev
-	$(PY) -m ruff check hub app tests
-	$(PY) -m ruff format --check hub app tests
+	$(PY) -m ruff check hub app tests hub_client
+	$(PY) -m ruff format --check hub app tests hub_client
 
 typecheck: $(VENV)/.installed-dev
 	$(PY) -m mypy

@@ -10,13 +10,14 @@ import sys
 import tempfile
 
 import uvicorn
+from sqlalchemy.exc import DBAPIError
 
 from app.cli_users import add_parser as add_users_parser
 from app.cli_users import run_users
-from app.db import Database
+from app.db import Database, sqlite_problem
 from app.demo import run_demo, run_watch
 from app.logs import setup_logging
-from app.migrate import upgrade
+from app.migrate import connection_problem, upgrade
 from app.passwords import password_hashing
 from app.seed import DEMO_PASSWORD, seed
 from app.serving import uvicorn_options
@@ -24,8 +25,20 @@ from app.settings import Settings, SettingsError
 
 
 def _migrate(settings: Settings) -> None:
-    upgrade(settings.database_url)
-    print(f"migrations applied to {settings.database_url.split('@')[-1]}")
+    """Apply the migrations, or say in one line why the database cannot be reached (no traceback)."""
+    where = settings.database_url.split("@")[-1]
+    problem = sqlite_problem(settings.database_url)
+    if problem is None:
+        try:
+            upgrade(settings.database_url)
+        except (OSError, DBAPIError) as exc:
+            problem = connection_problem(exc)
+            if problem is None:
+                raise
+    if problem is not None:
+        print(f"fusionx-hub: cannot migrate the database at {where}: {problem}", file=sys.stderr)
+        raise SystemExit(1)
+    print(f"migrations applied to {where}")
 
 
 def _seed(settings: Settings, *, reset: bool, if_empty: bool) -> None:
