@@ -128,7 +128,7 @@ async def test_a_slow_consumer_closed_4500_resumes_and_misses_nothing(server: Ru
             link.pause()
             published = 0
             async with server.client() as http:
-                while 'hub_disconnects_total{code="4500"} 1.0' not in (await http.get("/metrics")).text:
+                while 'hub_disconnects_total{by="server",code="4500"} 1.0' not in (await http.get("/metrics")).text:
                     assert published < 600, "the hub never gave up on the stalled socket"
                     for _ in range(20):
                         published = await manager.publish("notice:1", "notice.posted", {"text": "x" * 50_000})
