@@ -36,7 +36,7 @@ log = logging.getLogger("hub.server")
 HEARTBEAT_STATE_KEY = "hub.heartbeat"
 """Lifespan state key of the process's :class:`~hub.server.heartbeat.Heartbeat` (set by the application)."""
 
-_CLOSE_TIMEOUT_S = 2.0  # how long the peer has to answer our close frame
+_CLOSE_TIMEOUT_S = 5.0  # how long the peer has to take what is buffered and answer our close frame
 _INBOX_LIMIT = 64  # messages held for ``receive()`` before reading pauses (before the hub detaches)
 
 OnFrame = Callable[[bytes, bool], None]
@@ -258,10 +258,13 @@ class HubWebSocketProtocol(asyncio.Protocol):
         self._flush_wire()
         self.resume_reading()  # to read the peer's answer even from a reader we had paused
         self._close_timer = self.loop.call_later(_CLOSE_TIMEOUT_S, self._abort)
+        # Nothing more goes to this peer: the hub forgets it now rather than when its answer comes back.
+        self._ended(code)
 
     def _abort(self) -> None:
+        """The peer did not answer our close in time: drop what it never read and end the connection."""
         if self.transport is not None:
-            self.transport.close()
+            self.transport.abort()
 
     def _flush_wire(self) -> None:
         """Write what the framing produced (pongs, close frames); close TCP once the handshake is over."""
