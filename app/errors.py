@@ -6,6 +6,8 @@ import logging
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -120,6 +122,21 @@ async def _broker_down(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _database_trouble(request: Request, exc: Exception) -> Response:
+    """The database is unreachable, too slow, or out of connections: 503 and retry, never a 500.
+
+    Other database errors (a constraint nobody expected) stay bugs: 500 with a traceback.
+    """
+    if isinstance(exc, DBAPIError) and not (
+        isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated
+    ):
+        return await _unexpected(request, exc)
+    log.warning("database trouble on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return _envelope(
+        ErrorCode.UNAVAILABLE, "the database is unreachable or busy: retry shortly", 503, headers={"Retry-After": "2"}
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _envelope(ErrorCode.INTERNAL, "internal error", 500)
@@ -129,6 +146,10 @@ exception_handlers: dict[Any, Any] = {
     ApiError: _api_error,
     HubError: _hub_error,
     BrokerUnavailable: _broker_down,
+    DBAPIError: _database_trouble,
+    PoolTimeout: _database_trouble,
+    OSError: _database_trouble,
+    TimeoutError: _database_trouble,
     HTTPException: _http_error,
     Exception: _unexpected,
 }
