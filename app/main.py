@@ -32,6 +32,7 @@ from app.security import TokenSigner
 from app.services.auth import AuthService
 from app.services.relay import Relay
 from app.services.revocation import RevocationWatch
+from app.sessions import SessionCache
 from app.settings import Settings
 from app.state import AppState
 from hub.hub import Hub
@@ -66,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             wait_s=settings.hash_wait_s,
         )
         presence, positions = stores.presence, stores.positions
+        sessions = SessionCache()
         gps = GpsIngest(
             positions, per_s=settings.gps_per_s, may_send=is_driver, metrics=gps_metrics, hub_metrics=hub_metrics
         )
@@ -74,7 +76,7 @@ def create_app(settings: Settings) -> Starlette:
             broker=stores.broker,
             presence=presence,
             topics=TopicRegistry([*TOPIC_FAMILIES, *gps_families(positions)]),
-            authenticator=TokenAuthenticator(db, auth),
+            authenticator=TokenAuthenticator(db, auth, sessions),
             authorizer=TopicPermissions(db),
             devices=DbDevices(db, max_per_user=settings.max_devices_per_user),
             metrics=hub_metrics,
@@ -85,7 +87,7 @@ def create_app(settings: Settings) -> Starlette:
         hub.every_second(gps.flush_metrics)
         await presence.start()
         await hub.start()
-        revocations = RevocationWatch(db, hub)
+        revocations = RevocationWatch(db, hub, sessions)
         revocations.start()
         locks = shift_locks(db)
         relay = Relay(db, hub, locks, metrics=outbox_metrics)
@@ -99,7 +101,7 @@ def create_app(settings: Settings) -> Starlette:
             "hub node %s ready (env=%s, broker=%s)", hub_config.node_id, settings.env, settings.broker_url or "memory"
         )
         try:
-            state = AppState(settings, db, hub, auth, MetricsExporter(registry), locks, positions, relay)
+            state = AppState(settings, db, hub, auth, MetricsExporter(registry), locks, positions, relay, sessions)
             yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.

@@ -12,6 +12,7 @@ from app.metrics import MetricsExporter
 from app.services.auth import AuthService
 from app.services.relay import Relay
 from app.services.serial import ShiftLocks
+from app.sessions import SessionCache
 from app.settings import Settings
 from hub.hub import Hub
 
@@ -28,6 +29,7 @@ class AppState:
     locks: ShiftLocks
     positions: PositionStore
     relay: Relay
+    sessions: SessionCache
 
 
 def app_state(conn: HTTPConnection) -> AppState:
