@@ -51,9 +51,9 @@ async def test_a_redis_stall_past_the_timeout_doubles_no_ticket(settings: Settin
 
                 producing = asyncio.create_task(kitchen(http))
                 await wait_until(lambda: len(accepted) >= 5, timeout=10_000 * MS)
-                admin = Redis.from_url(redis.url)
+                admin = Redis.from_url(redis.url, socket_timeout=STALL_S + 30)
                 try:
-                    await admin.execute_command("DEBUG", "SLEEP", STALL_S)
+                    await admin.execute_command("DEBUG", "SLEEP", STALL_S)  # the kitchen keeps ordering meanwhile
                 finally:
                     await admin.aclose()
                 await wait_until(lambda: len(pending) >= 1, timeout=20_000 * MS)
