@@ -10,14 +10,13 @@ from typing import Any
 
 import httpx
 import pytest
-import websockets
 
 from app.db import LOCK_IDLE_S
 from app.settings import Settings
 from tests.support.kitchen import events_until, open_shift, order, subscribe
 from tests.support.nodes import HubProcess, hub_process
 from tests.support.proxy import Proxy, proxy
-from tests.support.server import closed_with, command, send
+from tests.support.server import closed_with, command
 from tests.support.timing import MS, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -49,8 +48,7 @@ async def test_database_unreachable_means_503_fast_hello_failure_and_open_socket
                 assert time.monotonic() - started < 15, "a write waited far longer than HUB_DB_TIMEOUT_S"
 
                 started = time.monotonic()
-                newcomer = await websockets.connect(node.ws_url)
-                await send(newcomer, {"type": "hello", "id": "h", "token": late_token})
+                newcomer = await node.connect_raw(late_token)
                 code, frames = await closed_with(newcomer, timeout=10_000 * MS)
                 assert code == 1011, (code, frames)  # reconnect shortly (not 4401: the token is fine)
                 assert time.monotonic() - started < 5, "hello waited on the database"
