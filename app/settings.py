@@ -71,6 +71,12 @@ class Settings:
     max_devices_per_user: int = 50  # HUB_MAX_DEVICES_PER_USER
     allowed_origins: str = ""  # HUB_ALLOWED_ORIGINS (comma-separated; empty: any)
     trusted_proxies: str = "127.0.0.1,::1"  # HUB_TRUSTED_PROXIES (comma-separated addresses or CIDRs; "*": all)
+    payment_hold_s: float = 600.0  # HUB_PAYMENT_HOLD_S (how long a guest's unpaid order holds its stock)
+    payment_webhook_secret: str = ""  # HUB_PAYMENT_WEBHOOK_SECRET (empty: guest payments off)
+    currency: str = "USD"  # HUB_CURRENCY (ISO 4217 code of every price and payment)
+    guest_reconcile_s: float = 30.0  # HUB_GUEST_RECONCILE_S (expire holds, queue paid orders; 0: never)
+    loyalty_points_per_order: int = 10  # HUB_LOYALTY_POINTS_PER_ORDER (per completed, paid guest order)
+    guest_requests_per_min: int = 60  # HUB_GUEST_REQUESTS_PER_MIN (per client address, guest routes)
     fault: str = (
         ""  # HUB_FAULT (fault tests only: exit-after-commit | stall-after-commit:SECONDS; refused in production)
     )

@@ -7,6 +7,7 @@ from app.models.auth import AuthSession, RefreshToken, User
 from app.models.common import iso, utcnow
 from app.models.device import Device
 from app.models.fleet import Location, Truck, TruckHours
+from app.models.guest import GuestOrder, PaymentEvent, StockHold
 from app.models.menu import InventoryAdjustment, MenuCategory, MenuItem, ShiftStock
 from app.models.order import IdempotencyRecord, Order, OrderLine, OrderStatusChange
 from app.models.outbox import OutboxEvent
@@ -16,6 +17,7 @@ __all__ = [
     "AuditEntry",
     "AuthSession",
     "Device",
+    "GuestOrder",
     "IdempotencyRecord",
     "InventoryAdjustment",
     "Location",
@@ -25,9 +27,11 @@ __all__ = [
     "OrderLine",
     "OrderStatusChange",
     "OutboxEvent",
+    "PaymentEvent",
     "RefreshToken",
     "Shift",
     "ShiftStock",
+    "StockHold",
     "Truck",
     "TruckHours",
     "User",

@@ -49,7 +49,9 @@ class Order(SQLModel, table=True):
     total_cents: int = 0
     customer_name: str | None = Field(default=None, max_length=80)
     note: str | None = Field(default=None, max_length=500)
-    created_by: int = Field(foreign_key="users.id")
+    created_by: int | None = Field(default=None, foreign_key="users.id")
+    """The staff member who placed it; None for a guest's paid order (``source`` says "guest")."""
+    source: str = Field(default="staff", max_length=16)
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     started_at: datetime | None = None
@@ -77,6 +79,7 @@ class Order(SQLModel, table=True):
             "completed_at": iso(self.completed_at),
             "cancelled_at": iso(self.cancelled_at),
             "cancel_reason": self.cancel_reason,
+            "source": self.source,
         }
 
 
@@ -118,7 +121,8 @@ class OrderStatusChange(SQLModel, table=True):
     from_status: str | None = Field(default=None, max_length=16)
     to_status: str = Field(max_length=16)
     held: bool = False
-    user_id: int = Field(foreign_key="users.id")
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+    """Who changed it; None for the system (a guest's payment queueing the ticket)."""
     reason: str | None = Field(default=None, max_length=200)
 
 

@@ -21,12 +21,12 @@ from app.services.events import OutEvent
 from app.services.shifts import load_shift
 from hub.broker.base import BrokerUnavailable
 
-__all__ = ["routes"]
+__all__ = ["idempotency_key", "routes"]
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:~+/=")
 
 
-def _idempotency_key(request: Request) -> str | None:
+def idempotency_key(request: Request) -> str | None:
     key = request.headers.get("idempotency-key")
     if key is None:
         return None
@@ -39,7 +39,7 @@ async def place_order(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, OrderCreate)
     shift_id = path_id(request)
-    key = _idempotency_key(request)
+    key = idempotency_key(request)
     idem = (key, orders.request_hash(shift_id, body)) if key else None
     st = state(request)
     async with st.locks.hold(shift_id):

@@ -24,13 +24,22 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import IdempotencyRecord, MenuItem, Order, OrderLine, OrderStatusChange, Shift, utcnow
-from app.models.order import OrderCreate
+from app.models.order import OrderCreate, OrderLineIn
 from app.security import AccessClaims
 from app.services.events import OutEvent, stage
 from app.services.shift_menu import sellable_items
 from app.services.stock import alert_event, decrement
 
-__all__ = ["Placed", "find_replay", "place_order", "request_hash", "slot_bounds"]
+__all__ = [
+    "Placed",
+    "check_menu_lines",
+    "check_throttle",
+    "find_replay",
+    "place_order",
+    "request_hash",
+    "slot_bounds",
+    "take_ticket_number",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +72,7 @@ def slot_bounds(now: datetime, minutes: int) -> tuple[datetime, datetime]:
     return start, start + timedelta(seconds=width)
 
 
-async def _take_ticket_number(session: AsyncSession, shift: Shift) -> int:
+async def take_ticket_number(session: AsyncSession, shift: Shift) -> int:
     result = await session.exec(
         update(Shift)
         .where(col(Shift.id) == shift.id, col(Shift.status) == "active")
@@ -79,8 +88,10 @@ async def _take_ticket_number(session: AsyncSession, shift: Shift) -> int:
     return int(number[0])
 
 
-async def _check_throttle(session: AsyncSession, shift: Shift, now: datetime) -> None:
+async def check_throttle(session: AsyncSession, shift: Shift, now: datetime, *, pending: int = 0) -> None:
     """At most ``max_orders_per_slot`` live (not cancelled) orders per ``slot_minutes`` window.
+
+    ``pending`` counts orders of the slot not yet tickets (guests' unpaid orders holding stock).
 
     Race-free because the caller already holds the shift row (ticket number update).
     """
@@ -92,7 +103,7 @@ async def _check_throttle(session: AsyncSession, shift: Shift, now: datetime) ->
             .where(Order.shift_id == shift.id, col(Order.created_at) >= start, Order.status != "cancelled")
         )
     ).one()
-    if count >= shift.max_orders_per_slot:
+    if count + pending >= shift.max_orders_per_slot:
         retry = max(1, int((end - now).total_seconds()) + 1)
         raise ApiError(
             ErrorCode.THROTTLED,
@@ -102,8 +113,8 @@ async def _check_throttle(session: AsyncSession, shift: Shift, now: datetime) ->
         )
 
 
-def _menu_lines(body: OrderCreate, items: dict[int, MenuItem], now: datetime) -> None:
-    unknown = sorted({line.item_id for line in body.items} - set(items))
+def check_menu_lines(lines: list[OrderLineIn], items: dict[int, MenuItem], now: datetime) -> None:
+    unknown = sorted({line.item_id for line in lines} - set(items))
     if unknown:
         raise ApiError(
             ErrorCode.BAD_REQUEST,
@@ -134,10 +145,10 @@ async def place_order(
     for line in body.items:
         wanted[line.item_id] = wanted.get(line.item_id, 0) + line.qty
     items = {i.id: i for i in await sellable_items(session, shift, set(wanted)) if i.id is not None}
-    _menu_lines(body, items, now)
+    check_menu_lines(body.items, items, now)
     try:
-        number = await _take_ticket_number(session, shift)
-        await _check_throttle(session, shift, now)
+        number = await take_ticket_number(session, shift)
+        await check_throttle(session, shift, now)
         changes = await decrement(session, shift.id, wanted, items)
     except ApiError:
         await session.rollback()

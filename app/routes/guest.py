@@ -1,0 +1,90 @@
+"""Guest routes (protocol.md §4.3; no login): order ahead, pay through the provider's webhook, follow the order.
+
+Writes follow the staff pattern: the shift's lock from the transaction (which stages the
+events in the outbox) until ``deliver`` has published them.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlmodel.ext.asyncio.session import AsyncSession
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from app.codes import ErrorCode
+from app.deps import deliver, path_id, state
+from app.errors import ApiError, parse_body
+from app.models import Shift
+from app.models.guest import GuestOrderCreate, PaymentWebhook
+from app.responses import json_response
+from app.routes.orders import idempotency_key
+from app.services import guest_orders, guest_payments
+
+__all__ = ["routes"]
+
+
+async def _shift(session: AsyncSession, shift_id: int) -> Shift:
+    shift = await session.get(Shift, shift_id, populate_existing=True)
+    if shift is None:
+        raise ApiError(ErrorCode.NOT_FOUND, f"no shift {shift_id}")
+    return shift
+
+
+async def place_order(request: Request) -> Response:
+    body = await parse_body(request, GuestOrderCreate)
+    shift_id = path_id(request)
+    key = idempotency_key(request)
+    idem = (key, guest_orders.request_hash(shift_id, body)) if key else None
+    st = state(request)
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            shift = await _shift(session, shift_id)
+            guest, _, replayed = await guest_orders.place(
+                session,
+                shift,
+                body,
+                hold_s=st.settings.payment_hold_s,
+                currency=st.settings.currency,
+                idempotency=idem,
+            )
+            answer = guest_orders.placed(guest)
+        headers = await deliver(request, shift_id) or {}  # stock alerts of the hold
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(answer, 201, headers or None)
+
+
+async def get_order(request: Request) -> Response:
+    async with state(request).db.session() as session:
+        guest = await guest_orders.load_guest(session, request.path_params["token"])
+        return json_response(await guest_orders.view(session, guest))
+
+
+async def payment_webhook(request: Request) -> Response:
+    st = state(request)
+    secret = st.settings.payment_webhook_secret
+    if not secret:
+        raise ApiError(
+            ErrorCode.UNAVAILABLE, "guest payments are off on this hub: HUB_PAYMENT_WEBHOOK_SECRET is not set"
+        )
+    raw = await request.body()
+    # Nothing is read from the body, let alone written, before the signature holds.
+    guest_payments.verify_signature(secret, request.headers.get("x-hub-signature"), raw, time.time())
+    body = await parse_body(request, PaymentWebhook)
+    async with st.db.session() as session:
+        shift_id = (await guest_orders.load_guest(session, body.order_token)).shift_id
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            guest = await guest_orders.load_guest(session, body.order_token)
+            result = await guest_payments.apply(session, await _shift(session, shift_id), guest, body)
+        headers = await deliver(request, shift_id)
+    return json_response(result, headers=headers)
+
+
+routes = [
+    Route("/api/guest/shifts/{id:int}/orders", place_order, methods=["POST"]),
+    Route("/api/guest/orders/{token:str}", get_order, methods=["GET"]),
+    Route("/api/guest/payments/webhook", payment_webhook, methods=["POST"]),
+]
