@@ -29,6 +29,7 @@ from app.models import User
 from app.passwords import password_hashing
 from app.routes import all_routes
 from app.security import TokenSigner
+from app.services import guest_reconcile
 from app.services.auth import AuthService
 from app.services.relay import Relay
 from app.services.revocation import RevocationWatch
@@ -92,6 +93,9 @@ def create_app(settings: Settings) -> Starlette:
         locks = shift_locks(db)
         relay = Relay(db, hub, locks, metrics=outbox_metrics)
         hub.spawn(relay.run(), name="outbox-relay")  # cancelled by hub.drain()
+        if settings.guest_reconcile_s > 0:
+            reconcile = guest_reconcile.run_periodically(db, locks, relay, settings.guest_reconcile_s)
+            hub.spawn(reconcile, name="guest-reconcile")
         await _say_when_nobody_can_log_in(db)
         # Everything built so far (modules, ORM mappers, settings) lives as long as the process: move it out of
         # the collector's sight so full collections only walk what requests and sockets create (shorter pauses).

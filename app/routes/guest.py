@@ -14,13 +14,13 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.codes import ErrorCode
-from app.deps import deliver, path_id, state
+from app.deps import actor, deliver, path_id, state
 from app.errors import ApiError, parse_body
 from app.models import Shift
-from app.models.guest import GuestOrderCreate, PaymentWebhook
+from app.models.guest import GuestOrderCreate, PaymentWebhook, ReconcileResult
 from app.responses import json_response
 from app.routes.orders import idempotency_key
-from app.services import guest_orders, guest_payments
+from app.services import guest_orders, guest_payments, guest_reconcile
 
 __all__ = ["routes"]
 
@@ -83,8 +83,19 @@ async def payment_webhook(request: Request) -> Response:
     return json_response(result, headers=headers)
 
 
+async def reconcile(request: Request) -> Response:
+    who = await actor(request)
+    if who.role != "admin":
+        raise ApiError(ErrorCode.FORBIDDEN, "admins only")
+    st = state(request)
+    tally = await guest_reconcile.reconcile_all(st.db, st.locks, st.relay)
+    result = ReconcileResult(queued=tally.queued, expired=tally.expired, rejected=tally.rejected)
+    return json_response(result.model_dump(mode="json"))
+
+
 routes = [
     Route("/api/guest/shifts/{id:int}/orders", place_order, methods=["POST"]),
     Route("/api/guest/orders/{token:str}", get_order, methods=["GET"]),
     Route("/api/guest/payments/webhook", payment_webhook, methods=["POST"]),
+    Route("/api/guest/reconcile", reconcile, methods=["POST"]),
 ]

@@ -27,9 +27,9 @@ from app.services.events import OutEvent, stage
 from app.services.guest_eta import order_eta_s
 from app.services.orders import check_menu_lines, check_throttle, slot_bounds
 from app.services.shift_menu import sellable_items
-from app.services.stock import alert_event, decrement
+from app.services.stock import alert_event, decrement, restore
 
-__all__ = ["TICKET_TO_GUEST", "load_guest", "order_event", "place", "placed", "request_hash", "view"]
+__all__ = ["TICKET_TO_GUEST", "expire_holds", "load_guest", "order_event", "place", "placed", "request_hash", "view"]
 
 TICKET_TO_GUEST: dict[str, GuestStatus] = {
     "new": "paid",
@@ -123,6 +123,8 @@ async def place(
     check_menu_lines(body.items, items, now)
     try:
         await _lock_accepting_shift(session, shift)
+        # Lapsed holds give their units back first: the next guest gets them without waiting for the sweep.
+        released, _ = await expire_holds(session, shift.id)
         await check_throttle(session, shift, now, pending=await _pending_in_slot(session, shift, now))
         changes = await decrement(session, shift.id, wanted, items)
     except ApiError:
@@ -160,10 +162,39 @@ async def place(
     session.add_all(
         StockHold(guest_order_id=guest.id, item_id=c.item_id, shift_id=shift.id, qty=wanted[c.item_id]) for c in changes
     )
-    events = [e for e in (alert_event(shift.id, c) for c in changes) if e is not None]
+    events = released + [e for e in (alert_event(shift.id, c) for c in changes) if e is not None]
     stage(session, shift.id, events)
     await session.commit()
     return guest, events, False
+
+
+async def expire_holds(session: AsyncSession, shift_id: int) -> tuple[list[OutEvent], int]:
+    """Unpaid orders of the shift past their hold become ``expired``, their units back in stock.
+
+    Returns the stock events to stage and how many expired; the caller holds the shift's lock and commits.
+    """
+    events: list[OutEvent] = []
+    lapsed = list(
+        await session.exec(
+            select(GuestOrder).where(
+                GuestOrder.shift_id == shift_id,
+                GuestOrder.status == "pending_payment",
+                col(GuestOrder.hold_expires_at) <= utcnow(),
+            )
+        )
+    )
+    for guest in lapsed:
+        holds = list(await session.exec(select(StockHold).where(StockHold.guest_order_id == guest.id)))
+        returned = {h.item_id: h.qty for h in holds if h.state == "held"}
+        names = {line["item_id"]: line["name"] for line in guest.items}
+        changes = await restore(session, shift_id, returned, names)
+        events += [e for e in (alert_event(shift_id, c) for c in changes) if e is not None]
+        for hold in holds:
+            hold.state = "released"
+            session.add(hold)
+        guest.status, guest.updated_at = "expired", utcnow()
+        session.add(guest)
+    return events, len(lapsed)
 
 
 async def view(session: AsyncSession, guest: GuestOrder) -> dict[str, Any]:
