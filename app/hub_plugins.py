@@ -13,6 +13,7 @@ from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
+from app.guest_access import GUEST_CREDENTIAL, GuestAccess
 from app.models import Device, Shift, Truck, utcnow
 from app.security import TokenError
 from app.services import audit
@@ -39,6 +40,7 @@ TOPIC_FAMILIES = [
     TopicFamily("kds", "reliable"),
     TopicFamily("stock", "reliable"),
     TopicFamily("notice", "reliable"),
+    TopicFamily("order", "reliable", token_keys=True),  # order:{order_token}, v1.1 (app.guest_access)
 ]
 _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})
@@ -62,12 +64,15 @@ class TokenAuthenticator:
     """
 
     def __init__(self, db: Database, auth: AuthService, sessions: SessionCache, *, wait_s: float = 2.0) -> None:
+        self._guests = GuestAccess(db)
         self._db = db
         self._auth = auth
         self._sessions = sessions
         self._wait_s = wait_s
 
-    async def authenticate(self, token: str) -> Principal:
+    async def authenticate(self, token: str, credential: str = "token") -> Principal:
+        if credential == GUEST_CREDENTIAL:  # protocol.md §2.1: a guest's hello
+            return await self._guests.principal(token)
         try:
             claims = self._auth.signer.verify(token)
         except TokenError as exc:
@@ -99,6 +104,7 @@ class TopicPermissions:
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._guests = GuestAccess(db)
         self._shift_truck: dict[int, int] = {}  # a shift never changes truck: cache forever
         self._trucks_seen: dict[int, float] = {}  # truck id -> when it was last confirmed to exist
 
@@ -139,6 +145,8 @@ class TopicPermissions:
                 return
         elif family == "gps:fleet" and role in _EVERYTHING:
             return
+        elif family == "order":
+            return await self._guests.authorize(principal, topic)
         raise HubError(ErrorCode.FORBIDDEN, f"not allowed to subscribe to {topic.name}")
 
     async def authorize_publish(self, principal: Principal, topic: Topic) -> None:
@@ -158,6 +166,8 @@ class DbDevices:
         self._max_per_user = max_per_user
 
     async def connected(self, principal: Principal, device: HelloDevice) -> None:
+        if principal.public is None:  # a guest's phone is not a registered device
+            return
         async with self._db.session() as session:
             row = (
                 await session.exec(
@@ -198,6 +208,8 @@ class DbDevices:
             await session.commit()
 
     async def disconnected(self, principal: Principal, device: HelloDevice) -> None:
+        if principal.public is None:
+            return
         async with self._db.session() as session:
             await session.exec(
                 update(Device)

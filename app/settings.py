@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 from app.models.device import DEVICE_KINDS
+from app.models.guest import GUEST_CREDENTIAL
 from hub.config import HubConfig
 
 __all__ = ["DEV_SECRET_KEY", "Settings", "SettingsError"]
@@ -187,6 +188,7 @@ class Settings:
             max_sockets_per_user=self.max_sockets_per_user,
             allowed_origins=self.origins,
             device_kinds=DEVICE_KINDS,
+            hello_credentials=(GUEST_CREDENTIAL,),
         )
 
 

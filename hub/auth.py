@@ -24,10 +24,12 @@ class Principal:
     """The login session the token belongs to; logout closes its sockets."""
     expires_at: float
     """Epoch seconds after which the access token is no longer valid."""
-    public: Mapping[str, Any] = field(default_factory=dict)
-    """The ``user`` object sent in ``welcome``."""
+    public: Mapping[str, Any] | None = field(default_factory=dict)
+    """The ``user`` object sent in ``welcome``; None for a principal that is not a user (a guest)."""
     claims: Mapping[str, Any] = field(default_factory=dict)
     """Anything the application's authorizer needs (role, truck...)."""
+    welcome: Mapping[str, Any] = field(default_factory=dict)
+    """Further ``welcome`` fields of the application's (e.g. ``guest``, protocol.md §2.1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,8 +71,8 @@ class ConnectionMatch:
 
 
 class Authenticator(Protocol):
-    async def authenticate(self, token: str) -> Principal:
-        """Return the principal of a valid access token.
+    async def authenticate(self, token: str, credential: str = "token") -> Principal:
+        """Return the principal of a valid access token (``credential``: the hello field that carried it).
 
         Raises:
             HubError: ``unauthorized`` for a bad, expired or revoked token.

@@ -50,6 +50,8 @@ class HubConfig:
     """Invalid frames in a row tolerated; one more closes 4400 (protocol.md §2.5)."""
     device_kinds: tuple[str, ...] = ()
     """Values ``hello``'s ``device.kind`` may take (the application's vocabulary); empty: any short word."""
+    hello_credentials: tuple[str, ...] = ()
+    """Hello fields accepted instead of ``token`` (default none), passed to the authenticator as ``credential``."""
     allowed_origins: tuple[str, ...] = ()
     """Browser ``Origin`` values accepted on ``/ws``; others get 403. Empty: any (HUB_ALLOWED_ORIGINS)."""
     max_sockets_per_user: int = 50

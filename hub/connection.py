@@ -59,7 +59,7 @@ class ConnectionKit:
 class ConnectionHost(Protocol):
     """What a connection asks of the node it belongs to."""
 
-    async def authenticate(self, token: str, command_id: CommandId) -> Principal:
+    async def authenticate(self, token: str, command_id: CommandId, credential: str = "token") -> Principal:
         """The principal of a valid token; raises ``CloseConnection`` 4401 otherwise."""
         ...
 
@@ -181,7 +181,7 @@ class Connection:
         return command
 
     async def _open(self, hello: Hello) -> None:
-        principal = await self.host.authenticate(hello.token, hello.id)
+        principal = await self.host.authenticate(hello.token, hello.id, hello.credential)
         self.principal, self.device = principal, hello.device
         await self.host.admit(self)
         self.session.transition(OPEN)

@@ -111,7 +111,9 @@ class Hub:
             config=config, registry=registry, subscriptions=subscriptions, handlers=handlers,
             authenticator=authenticator, devices=devices, metrics=metrics,
         )  # fmt: skip
-        table = CommandTable([*core_commands(config.device_kinds), *(spec for spec, _ in extra)])
+        table = CommandTable(
+            [*core_commands(config.device_kinds, config.hello_credentials), *(spec for spec, _ in extra)]
+        )
         self._kit = ConnectionKit(config, table, corker, stats, self.tasks, metrics)
         self._ticker = Ticker(
             config=config, registry=registry, stats=stats, metrics=metrics, broker=broker, devices=devices,

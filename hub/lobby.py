@@ -46,14 +46,14 @@ class Lobby:
         self._devices = devices
         self._metrics = metrics
 
-    async def authenticate(self, token: str, command_id: CommandId) -> Principal:
+    async def authenticate(self, token: str, command_id: CommandId, credential: str = "token") -> Principal:
         """The principal of an access token; a bad one ends the connection (protocol.md §2.5: error then 4401).
 
         Raises:
             CloseConnection: 4401, with an ``unauthorized`` error frame echoing ``command_id``.
         """
         try:
-            return await self._authenticator.authenticate(token)
+            return await self._authenticator.authenticate(token, credential)
         except CloseConnection as exc:  # the authenticator chose the close (e.g. 1011: cannot check the token now)
             exc.command_id = command_id if exc.command_id is None else exc.command_id
             raise
@@ -90,7 +90,7 @@ class Lobby:
             "type": "welcome",
             "conn_id": conn.conn_id,
             "node": cfg.node_id,
-            "user": dict(conn.principal.public),
+            "user": None if conn.principal.public is None else dict(conn.principal.public),
             "heartbeat_s": cfg.heartbeat_s,
             "limits": {
                 "max_frame_bytes": cfg.max_frame_bytes,
@@ -102,6 +102,7 @@ class Lobby:
                 "history_ttl_s": cfg.history_ttl_s,
             },
             "server_time": time.time(),
+            **conn.principal.welcome,
         }
         if command_id is not None:
             frame["id"] = command_id

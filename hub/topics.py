@@ -21,6 +21,7 @@ Delivery = Literal["reliable", "conflated"]
 Snapshot = Callable[["Topic"], Awaitable[list[tuple[str, str, bytes]]]]
 """What a new subscriber of a conflated topic starts from: ``(key, event, data)`` per key (e.g. every driver)."""
 _INT_KEY = re.compile(r"[1-9][0-9]{0,17}")
+_TOKEN_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,9 @@ class TopicFamily:
     keyed: bool = True
     snapshot: Snapshot | None = None
     """Conflated families: the current value of every key, sent to a new subscriber before live ones."""
+    token_keys: bool = False
+    """Keys are opaque tokens (16-64 of ``[A-Za-z0-9_-]``, e.g. a guest's order token) rather than ids:
+    the parsed :class:`Topic` has ``key`` None and ``token`` set."""
     carried_by: str | None = None
     """A topic whose publications carry this family's too: publications on ``carried_by`` with key K are
     delivered to subscribers of ``{name}:K`` (one broker publication serves both topics)."""
@@ -42,6 +46,8 @@ class Topic:
     name: str
     family: TopicFamily
     key: int | None
+    token: str | None = None
+    """The key of a ``token_keys`` family."""
 
     @property
     def reliable(self) -> bool:
@@ -80,6 +86,10 @@ class TopicRegistry:
         family = self._keyed.get(prefix) if sep else None
         if family is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"unknown topic family in {name[:64]!r}", command_id)
+        if family.token_keys:
+            if not _TOKEN_KEY.fullmatch(key):
+                raise ProtocolError(ErrorCode.NOT_FOUND, f"no such topic {name[:64]!r}", command_id)
+            return Topic(name, family, None, key)
         if not _INT_KEY.fullmatch(key):
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no such topic {name[:64]!r}", command_id)
         return Topic(name, family, int(key))

@@ -20,6 +20,7 @@ from app.models.common import utcnow
 from app.models.order import MAX_LINES, OrderLineIn
 
 __all__ = [
+    "GUEST_CREDENTIAL",
     "GuestOrder",
     "GuestOrderCreate",
     "GuestOrderPlaced",
@@ -33,6 +34,8 @@ __all__ = [
     "WebhookResult",
 ]
 
+GUEST_CREDENTIAL = "order_token"
+"""The hello field of a guest's socket (protocol.md §2.1), accepted by the hub instead of ``token``."""
 GuestStatus = Literal[
     "pending_payment", "paid", "in_progress", "ready", "completed", "cancelled", "rejected", "expired"
 ]

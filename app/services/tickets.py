@@ -19,6 +19,7 @@ from app.models.order import OPEN_STATUSES
 from app.security import AccessClaims
 from app.services import audit
 from app.services.events import OutEvent, stage
+from app.services.guest_orders import order_event
 from app.services.permissions import require_truck_access
 from app.services.stock import alert_event, restore
 
@@ -101,6 +102,12 @@ async def _change(
     return OutEvent(f"kds:{order.shift_id}", event, None)
 
 
+async def _guest_events(session: AsyncSession, orders: list[Order]) -> list[OutEvent]:
+    """protocol.md §2.4: a guest's ticket changing status tells the guest (``order.*``), in the same transaction."""
+    found = [await order_event(session, o) for o in orders if o.source == "guest"]
+    return [e for e in found if e is not None]
+
+
 async def _finish(session: AsyncSession, order: Order, event: OutEvent, extra: list[OutEvent]) -> list[OutEvent]:
     await session.flush()
     (ticket,) = await tickets(session, [order])
@@ -130,7 +137,7 @@ async def advance(session: AsyncSession, order: Order, to: str, actor: AccessCla
         values=values,
         refusal=f"ticket {order.number} is held or changed meanwhile: cannot go to {to}",
     )
-    return await _finish(session, order, event, [])
+    return await _finish(session, order, event, await _guest_events(session, [order]))
 
 
 async def hold(session: AsyncSession, order: Order, actor: AccessClaims, *, on: bool) -> list[OutEvent]:
@@ -174,6 +181,7 @@ async def cancel(session: AsyncSession, order: Order, reason: str, actor: Access
         returned[line.item_id] = returned.get(line.item_id, 0) + line.qty
     changes = await restore(session, order.shift_id, returned, {line.item_id: line.name for line in lines})
     alerts = [e for e in (alert_event(order.shift_id, c) for c in changes) if e is not None]
+    alerts += await _guest_events(session, [order])
     shift = await session.get(Shift, order.shift_id)
     audit.record(
         session,
@@ -221,6 +229,7 @@ async def advance_ready(session: AsyncSession, shift: Shift, actor: AccessClaims
     for order in ready:
         await session.refresh(order)
     events = [OutEvent(f"kds:{shift.id}", "ticket.advanced", t) for t in await tickets(session, ready)]
+    events += await _guest_events(session, ready)
     assert shift.id is not None
     stage(session, shift.id, events)
     await session.commit()

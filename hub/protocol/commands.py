@@ -81,6 +81,9 @@ class Hello:
     token: str
     device: Device | None = None
     id: CommandId = None
+    credential: str = "token"
+    """The hello field that carried ``token``: ``token``, or one of the application's ``hello_credentials``
+    (e.g. a guest's ``order_token``, protocol.md §2.1); the authenticator decides what each means."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +130,24 @@ def _topic(obj: dict[str, Any], cid: CommandId) -> str:
     return topic
 
 
-def _hello_decoder(device_kinds: Collection[str]) -> Decoder:
-    """``device.kind`` is the application's vocabulary (protocol.md §2.1); empty: any short word."""
+def _hello_decoder(device_kinds: Collection[str], credentials: Collection[str] = ()) -> Decoder:
+    """``device.kind`` is the application's vocabulary (protocol.md §2.1); empty: any short word.
+
+    ``credentials`` are hello fields the application accepts instead of ``token`` (exactly one is given).
+    """
     allowed = ", ".join(sorted(device_kinds))
+    names = ("token", *credentials)
 
     def decode(obj: dict[str, Any], cid: CommandId, now: float) -> Hello:
-        token = string(obj, "token", cid, max_chars=MAX_TOKEN_CHARS)
+        given = [name for name in names if name in obj]
+        if len(given) > 1:
+            raise bad(f"hello takes one of {', '.join(names)}, not several", cid)
+        credential = given[0] if given else "token"
+        token = string(obj, credential, cid, max_chars=MAX_TOKEN_CHARS)
         assert token is not None
         raw = obj.get("device")
         if raw is None:
-            return Hello(token=token, id=cid)
+            return Hello(token=token, id=cid, credential=credential)
         if not isinstance(raw, dict):
             raise bad("'device' must be an object", cid)
         device_id = string(raw, "id", cid, max_chars=MAX_DEVICE_FIELD_CHARS)
@@ -145,7 +156,7 @@ def _hello_decoder(device_kinds: Collection[str]) -> Decoder:
             raise bad(f"'device.kind' must be one of {allowed}" if allowed else "'device.kind' must be a word", cid)
         app = string(raw, "app", cid, max_chars=MAX_DEVICE_FIELD_CHARS, required=False)
         assert device_id is not None
-        return Hello(token=token, device=Device(id=device_id, kind=kind, app=app), id=cid)
+        return Hello(token=token, device=Device(id=device_id, kind=kind, app=app), id=cid, credential=credential)
 
     return decode
 
@@ -180,10 +191,10 @@ def _refresh(obj: dict[str, Any], cid: CommandId, now: float) -> Refresh:
     return Refresh(id=cid, token=token)
 
 
-def core_commands(device_kinds: Collection[str] = ()) -> list[CommandSpec]:
+def core_commands(device_kinds: Collection[str] = (), hello_credentials: Collection[str] = ()) -> list[CommandSpec]:
     """The commands every hub speaks (protocol.md §2.1-§2.2), ``gps`` aside (the application's)."""
     return [
-        CommandSpec("hello", Hello, _hello_decoder(device_kinds), "hello"),
+        CommandSpec("hello", Hello, _hello_decoder(device_kinds, hello_credentials), "hello"),
         CommandSpec("subscribe", Subscribe, _subscribe, "subscribe"),
         CommandSpec("unsubscribe", Unsubscribe, lambda o, c, n: Unsubscribe(id=c, topic=_topic(o, c)), "unsubscribe"),
         CommandSpec("publish", Publish, _publish, "publish"),
