@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
@@ -10,6 +10,7 @@ from app.db import Database
 from app.gps.positions import PositionStore
 from app.metrics import MetricsExporter
 from app.services.auth import AuthService
+from app.services.guest_menu import MenuCache
 from app.services.relay import Relay
 from app.services.serial import ShiftLocks
 from app.sessions import SessionCache
@@ -30,6 +31,8 @@ class AppState:
     positions: PositionStore
     relay: Relay
     sessions: SessionCache
+    guest_menus: MenuCache = field(default_factory=MenuCache)
+    """Rendered guest menus, for about a second (protocol.md §4.3: cheap under a rush)."""
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -20,6 +20,7 @@ from app.models import Shift
 from app.models.guest import GuestOrderCreate, PaymentWebhook, ReconcileResult
 from app.responses import json_response
 from app.routes.orders import idempotency_key
+from app.services import guest_menu as guest_menu_service
 from app.services import guest_orders, guest_payments, guest_reconcile
 
 __all__ = ["routes"]
@@ -54,6 +55,21 @@ async def place_order(request: Request) -> Response:
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(answer, 201, headers or None)
+
+
+async def guest_menu(request: Request) -> Response:
+    shift_id = path_id(request)
+    st = state(request)
+
+    async def produce() -> guest_menu_service.Rendered:
+        async with st.db.session() as session:
+            return await guest_menu_service.render(session, shift_id)
+
+    menu = await st.guest_menus.get(shift_id, produce)
+    headers = {"ETag": menu.etag, "Cache-Control": f"public, max-age={int(guest_menu_service.TTL_S)}"}
+    if menu.etag in request.headers.get("if-none-match", ""):
+        return Response(status_code=304, headers=headers)
+    return Response(menu.body, media_type="application/json", headers=headers)
 
 
 async def get_order(request: Request) -> Response:
@@ -94,6 +110,7 @@ async def reconcile(request: Request) -> Response:
 
 
 routes = [
+    Route("/api/guest/shifts/{id:int}/menu", guest_menu, methods=["GET"]),
     Route("/api/guest/shifts/{id:int}/orders", place_order, methods=["POST"]),
     Route("/api/guest/orders/{token:str}", get_order, methods=["GET"]),
     Route("/api/guest/payments/webhook", payment_webhook, methods=["POST"]),
