@@ -22,6 +22,7 @@ from app.errors import exception_handlers
 from app.gps.command import GPS_SPEC
 from app.gps.ingest import GpsIngest, GpsMetrics
 from app.gps.topics import gps_families
+from app.guest_limit import GuestRateLimit
 from app.hub_plugins import TOPIC_FAMILIES, AuditedNotices, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
 from app.metrics import HttpMetrics, MetricsExporter, OutboxMetrics, multiprocess_enabled
 from app.middleware import RequestMiddleware
@@ -106,6 +107,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         try:
             state = AppState(settings, db, hub, auth, MetricsExporter(registry), locks, positions, relay, sessions)
+            state.guest_limit = GuestRateLimit(settings.guest_requests_per_min)
             yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.

@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 
 from app.db import Database
 from app.gps.positions import PositionStore
+from app.guest_limit import GuestRateLimit
 from app.metrics import MetricsExporter
 from app.services.auth import AuthService
 from app.services.guest_menu import MenuCache
@@ -33,6 +34,8 @@ class AppState:
     sessions: SessionCache
     guest_menus: MenuCache = field(default_factory=MenuCache)
     """Rendered guest menus, for about a second (protocol.md §4.3: cheap under a rush)."""
+    guest_limit: GuestRateLimit = field(default_factory=lambda: GuestRateLimit(60))
+    """Guest requests per client address (HUB_GUEST_REQUESTS_PER_MIN)."""
 
 
 def app_state(conn: HTTPConnection) -> AppState:

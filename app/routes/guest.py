@@ -6,6 +6,7 @@ events in the outbox) until ``deliver`` has published them.
 
 from __future__ import annotations
 
+import re
 import time
 
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -14,16 +15,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.codes import ErrorCode
-from app.deps import actor, deliver, path_id, state
+from app.deps import actor, client_address, deliver, path_id, state
 from app.errors import ApiError, parse_body
 from app.models import Shift
 from app.models.guest import GuestOrderCreate, PaymentWebhook, ReconcileResult
 from app.responses import json_response
 from app.routes.orders import idempotency_key
+from app.services import guest_loyalty, guest_orders, guest_payments, guest_reconcile
 from app.services import guest_menu as guest_menu_service
-from app.services import guest_orders, guest_payments, guest_reconcile
 
 __all__ = ["routes"]
+
+_PHONE = re.compile(r"\+?[0-9]{6,20}")
 
 
 async def _shift(session: AsyncSession, shift_id: int) -> Shift:
@@ -33,7 +36,12 @@ async def _shift(session: AsyncSession, shift_id: int) -> Shift:
     return shift
 
 
+def _limited(request: Request) -> None:
+    state(request).guest_limit.check(client_address(request))
+
+
 async def place_order(request: Request) -> Response:
+    _limited(request)
     body = await parse_body(request, GuestOrderCreate)
     shift_id = path_id(request)
     key = idempotency_key(request)
@@ -58,6 +66,7 @@ async def place_order(request: Request) -> Response:
 
 
 async def guest_menu(request: Request) -> Response:
+    _limited(request)
     shift_id = path_id(request)
     st = state(request)
 
@@ -73,6 +82,7 @@ async def guest_menu(request: Request) -> Response:
 
 
 async def get_order(request: Request) -> Response:
+    _limited(request)
     async with state(request).db.session() as session:
         guest = await guest_orders.load_guest(session, request.path_params["token"])
         return json_response(await guest_orders.view(session, guest))
@@ -109,10 +119,22 @@ async def reconcile(request: Request) -> Response:
     return json_response(result.model_dump(mode="json"))
 
 
+async def loyalty(request: Request) -> Response:
+    who = await actor(request)
+    phone = request.path_params["phone"]
+    if not _PHONE.fullmatch(phone):
+        raise ApiError(ErrorCode.BAD_REQUEST, "phone must be 6-20 digits, optionally after a +")
+    st = state(request)
+    async with st.db.session() as session:
+        view = await guest_loyalty.loyalty(session, phone, who, points_per_order=st.settings.loyalty_points_per_order)
+    return json_response(view.model_dump(mode="json"))
+
+
 routes = [
     Route("/api/guest/shifts/{id:int}/menu", guest_menu, methods=["GET"]),
     Route("/api/guest/shifts/{id:int}/orders", place_order, methods=["POST"]),
     Route("/api/guest/orders/{token:str}", get_order, methods=["GET"]),
     Route("/api/guest/payments/webhook", payment_webhook, methods=["POST"]),
     Route("/api/guest/reconcile", reconcile, methods=["POST"]),
+    Route("/api/guest/loyalty/{phone:str}", loyalty, methods=["GET"]),
 ]
