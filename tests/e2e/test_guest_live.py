@@ -72,3 +72,25 @@ async def test_a_guest_token_sees_its_order_and_nothing_else(server: RunningServ
         forged, welcome = await guest_socket(server, "x" * 32)
         assert welcome["type"] == "error" and welcome["code"] == "unauthorized"
         assert (await closed_with(forged))[0] == 4401
+
+
+async def test_a_cancelled_guest_ticket_tells_the_guest(server: RunningServer) -> None:
+    async with server.client(await server.token("chef")) as staff, server.client() as http:
+        sid = await open_shift(staff)
+        placed = (await guest_order(http, sid, (LEMONADE, 1))).json()
+        token = placed["order_token"]
+        guest, _ = await guest_socket(server, token)
+        top = await sub(guest, f"order:{token}")
+        await pay(http, token, placed["amount_cents"])
+        (paid,) = await events_until(guest, lambda e: e["event"] == "order.paid")
+        ticket = (await staff.get(f"/api/shifts/{sid}/kds")).json()["tickets"][0]
+        held = await staff.post(f"/api/orders/{ticket['id']}/hold")  # not a status change: nothing for the guest
+        assert held.status_code == 200
+        cancelled = await staff.post(f"/api/orders/{ticket['id']}/cancel", json={"reason": "out of ice"})
+        assert cancelled.status_code == 200
+        (gone,) = await events_until(guest, lambda e: e["event"].startswith("order."))
+        assert gone["event"] == "order.cancelled" and gone["data"]["status"] == "cancelled"
+        assert gone["seq"] == paid["seq"] + 1 == top["seq"] + 2
+        assert gone["data"]["eta_s"] is None
+        assert (await http.get(f"/api/guest/orders/{token}")).json()["status"] == "cancelled"
+        await guest.close()
