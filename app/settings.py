@@ -144,6 +144,14 @@ class Settings:
                 f"HUB_FAULT={self.fault!r}: only for fault tests, outside production: "
                 "exit-after-commit or stall-after-commit:SECONDS"
             )
+        if self.payment_hold_s < 0 or self.guest_reconcile_s < 0 or self.loyalty_points_per_order < 0:
+            raise SettingsError(
+                "HUB_PAYMENT_HOLD_S, HUB_GUEST_RECONCILE_S and HUB_LOYALTY_POINTS_PER_ORDER cannot be negative"
+            )
+        if self.guest_requests_per_min < 1:
+            raise SettingsError("HUB_GUEST_REQUESTS_PER_MIN must be at least 1")
+        if not re.fullmatch(r"[A-Z]{3}", self.currency):
+            raise SettingsError(f"HUB_CURRENCY={self.currency!r}: an ISO 4217 code in capitals, e.g. USD or EUR")
         for origin in self.origins:
             if origin != "*" and "://" not in origin:
                 raise SettingsError(f"HUB_ALLOWED_ORIGINS: {origin!r} is not an origin like https://kds.example.com")

@@ -11,6 +11,7 @@ from app.codes import ErrorCode as AppCode
 from app.errors import ApiError
 from app.guest_limit import GuestRateLimit
 from app.services.guest_payments import verify_signature
+from app.settings import Settings, SettingsError
 from hub.codes import ErrorCode
 from hub.errors import ProtocolError
 from hub.protocol import commands as c
@@ -68,3 +69,17 @@ def test_the_bucket_refuses_past_its_burst_per_address() -> None:
     assert refused.value.status == 429 and refused.value.headers is not None
     assert 1 <= int(refused.value.headers["Retry-After"]) <= 20  # a token every 20 s
     limit.check("10.0.0.2")  # another address has its own bucket
+
+
+@pytest.mark.parametrize(
+    ("env", "fragment"),
+    [
+        ({"HUB_CURRENCY": "usd"}, "HUB_CURRENCY"),
+        ({"HUB_PAYMENT_HOLD_S": "-1"}, "cannot be negative"),
+        ({"HUB_GUEST_REQUESTS_PER_MIN": "0"}, "HUB_GUEST_REQUESTS_PER_MIN"),
+    ],
+)
+def test_guest_settings_are_checked_at_start(env: dict[str, str], fragment: str) -> None:
+    with pytest.raises(SettingsError, match=fragment):
+        Settings.from_env(env)
+    assert Settings.from_env({}).payment_hold_s == 600 and Settings.from_env({}).payment_webhook_secret == ""
