@@ -10,10 +10,12 @@ from tests.support.guest import SECRET, guest_order, pay
 from tests.support.kitchen import LEMONADE, TACO, events_until, open_shift, set_stock, stock_of
 from tests.support.kitchen import subscribe as sub
 from tests.support.server import RunningServer
+from tests.support.timing import wait_until
 
 pytestmark = pytest.mark.hub(payment_webhook_secret=SECRET)
 
-NO_HOLD = {"payment_webhook_secret": SECRET, "payment_hold_s": 0.0}  # every hold has lapsed once it is made
+# Every hold has lapsed once it is made; only the reconcile the test asks for runs.
+NO_HOLD = {"payment_webhook_secret": SECRET, "payment_hold_s": 0.0, "guest_reconcile_s": 0.0}
 
 
 async def test_twenty_guests_race_for_the_last_five_units(server: RunningServer) -> None:
@@ -84,3 +86,18 @@ async def test_a_payment_while_the_shift_is_paused_is_queued_by_reconcile(server
         view = (await guest.get(f"/api/guest/orders/{placed['order_token']}")).json()
         assert view["status"] == "paid" and view["number"] == created["data"]["number"]
         await tablet.close()
+
+
+@pytest.mark.hub(payment_webhook_secret=SECRET, payment_hold_s=0.0, guest_reconcile_s=0.05)
+async def test_the_periodic_reconcile_expires_holds_without_anyone_asking(server: RunningServer) -> None:
+    async with server.client(await server.token("chef")) as staff, server.client() as guest:
+        sid = await open_shift(staff)
+        await set_stock(staff, sid, {"item_id": TACO, "stock": 2})
+        placed = (await guest_order(guest, sid, (TACO, 2))).json()
+
+        async def expired() -> bool:
+            view = (await guest.get(f"/api/guest/orders/{placed['order_token']}")).json()
+            return bool(view["status"] == "expired")
+
+        await wait_until(expired)
+        assert (await stock_of(staff, sid, TACO))["stock"] == 2

@@ -70,6 +70,9 @@ async def test_bad_payments_are_refused_clearly_and_change_nothing(server: Runni
         assert (await guest.get(f"/api/guest/orders/{token}")).json()["status"] == "pending_payment"
         assert (await staff.get(f"/api/shifts/{sid}/kds")).json()["tickets"] == []
 
+        failed = await pay(guest, token, amount, status="failed", event_id="evt_failed")
+        assert failed.status_code == 200 and failed.json()["outcome"] == "ignored"
+        assert failed.json()["status"] == "pending_payment"
         # the refused event ids were not recorded: the real payment under the same id goes through once
         ok = await pay(guest, token, amount, event_id="evt_wrong")
         assert ok.status_code == 200 and ok.json()["outcome"] == "queued"
