@@ -26,6 +26,7 @@ from app.services import guest_menu as guest_menu_service
 
 __all__ = ["routes"]
 
+_PAYMENTS_OFF = "guest payments are off on this hub: HUB_PAYMENT_WEBHOOK_SECRET is not set"
 _PHONE = re.compile(r"\+?[0-9]{6,20}")
 
 
@@ -47,6 +48,8 @@ async def place_order(request: Request) -> Response:
     key = idempotency_key(request)
     idem = (key, guest_orders.request_hash(shift_id, body)) if key else None
     st = state(request)
+    if not st.settings.payment_webhook_secret:  # an order nobody can pay would only hold stock
+        raise ApiError(ErrorCode.UNAVAILABLE, _PAYMENTS_OFF)
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift = await _shift(session, shift_id)
@@ -72,7 +75,9 @@ async def guest_menu(request: Request) -> Response:
 
     async def produce() -> guest_menu_service.Rendered:
         async with st.db.session() as session:
-            return await guest_menu_service.render(session, shift_id)
+            return await guest_menu_service.render(
+                session, shift_id, payments_on=bool(st.settings.payment_webhook_secret)
+            )
 
     menu = await st.guest_menus.get(shift_id, produce)
     headers = {"ETag": menu.etag, "Cache-Control": f"public, max-age={int(guest_menu_service.TTL_S)}"}
@@ -92,9 +97,7 @@ async def payment_webhook(request: Request) -> Response:
     st = state(request)
     secret = st.settings.payment_webhook_secret
     if not secret:
-        raise ApiError(
-            ErrorCode.UNAVAILABLE, "guest payments are off on this hub: HUB_PAYMENT_WEBHOOK_SECRET is not set"
-        )
+        raise ApiError(ErrorCode.UNAVAILABLE, _PAYMENTS_OFF)
     raw = await request.body()
     # Nothing is read from the body, let alone written, before the signature holds.
     guest_payments.verify_signature(secret, request.headers.get("x-hub-signature"), raw, time.time())

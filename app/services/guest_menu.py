@@ -40,8 +40,8 @@ class Rendered:
     etag: str
 
 
-async def render(session: AsyncSession, shift_id: int) -> Rendered:
-    """The guest menu of a shift, encoded with its ETag.
+async def render(session: AsyncSession, shift_id: int, *, payments_on: bool = True) -> Rendered:
+    """The guest menu of a shift, encoded with its ETag (``payments_on``: the hub can take guest payments).
 
     Raises:
         ApiError: 404 for no such shift.
@@ -70,16 +70,19 @@ async def render(session: AsyncSession, shift_id: int) -> Rendered:
             .order_by(col(MenuCategory.position), col(MenuCategory.id))
         )
     ).all()
-    accepting = shift.status == "active"
+    accepting = shift.status == "active" and payments_on
+    message = None if accepting else _MESSAGES.get(shift.status, f"shift is {shift.status}")
+    if shift.status == "active" and not payments_on:
+        message = "ordering ahead is not available at this truck: order at the window"
     content = {
         "shift": {"id": shift.id, "status": shift.status, "truck_name": truck.name if truck else None},
         "accepting_orders": accepting,
-        "message": None if accepting else _MESSAGES.get(shift.status, f"shift is {shift.status}"),
+        "message": message,
         "categories": [
             {"id": c.id, "name": c.name, "items": by_category[c.id]} for c in categories if by_category.get(c.id)
         ],
         "specials": specials,
-        "wait_estimate_s": await wait_estimate_s(session, shift_id) if accepting else None,
+        "wait_estimate_s": await wait_estimate_s(session, shift_id) if shift.status == "active" else None,
     }
     body = orjson.dumps(content)
     return Rendered(body, '"' + hashlib.sha256(body).hexdigest()[:32] + '"')

@@ -8,11 +8,12 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.support.guest import SECRET
 from tests.support.kitchen import ELOTE, FRIES, TACO, open_shift, set_stock
 from tests.support.server import RunningServer
 from tests.support.timing import wait_until
 
-pytestmark = pytest.mark.hub(guest_requests_per_min=100_000)  # the tests poll the menu
+pytestmark = pytest.mark.hub(payment_webhook_secret=SECRET, guest_requests_per_min=100_000)  # the tests poll
 
 
 def _items(menu: dict[str, Any]) -> dict[int, dict[str, Any]]:

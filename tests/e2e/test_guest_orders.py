@@ -110,6 +110,11 @@ async def test_guest_orders_are_validated_like_staff_orders(server: RunningServe
 
 @pytest.mark.hub(payment_webhook_secret="")
 async def test_without_a_webhook_secret_guest_payments_are_off(server: RunningServer) -> None:
-    async with server.client() as guest:
+    async with server.client(await server.token("chef")) as staff, server.client() as guest:
+        sid = await open_shift(staff)
         off = await pay(guest, "whatever-token", 100)
-    assert off.status_code == 503 and "HUB_PAYMENT_WEBHOOK_SECRET" in off.json()["error"]["message"]
+        assert off.status_code == 503 and "HUB_PAYMENT_WEBHOOK_SECRET" in off.json()["error"]["message"]
+        refused = await guest_order(guest, sid, (LEMONADE, 1))  # an order nobody could pay would only hold stock
+        assert refused.status_code == 503 and refused.json()["error"]["code"] == "unavailable"
+        menu = (await guest.get(f"/api/guest/shifts/{sid}/menu")).json()
+        assert menu["accepting_orders"] is False and "window" in menu["message"]
