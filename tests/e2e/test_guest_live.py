@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import websockets
 
 from tests.support.guest import SECRET, guest_order, guest_socket, pay
 from tests.support.kitchen import LEMONADE, TACO, events_until, open_shift
 from tests.support.kitchen import subscribe as sub
-from tests.support.server import RunningServer, closed_with, command
+from tests.support.server import RunningServer, closed_with, command, recv, send
 
 pytestmark = pytest.mark.hub(payment_webhook_secret=SECRET)
 
@@ -68,6 +69,13 @@ async def test_a_guest_token_sees_its_order_and_nothing_else(server: RunningServ
             reply = await command(ws, {"type": "subscribe", "id": 1, "topic": f"order:{mine}"})
             assert (reply["type"] == "subscribed") is allowed, (user, reply)
             await ws.close()
+
+        # a phone that names itself is still not a registered device (guests are not users)
+        phone = await websockets.connect(server.ws_url)
+        await send(phone, {"type": "hello", "order_token": mine, "device": {"id": "phone-1", "kind": "other"}})
+        assert (await recv(phone))["type"] == "welcome"
+        assert (await command(phone, {"type": "subscribe", "id": 1, "topic": f"order:{mine}"}))["type"] == "subscribed"
+        await phone.close()
 
         forged, welcome = await guest_socket(server, "x" * 32)
         assert welcome["type"] == "error" and welcome["code"] == "unauthorized"
