@@ -14,6 +14,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.models import Device, Shift, Truck, utcnow
+from app.models.common import MAX_ID
 from app.security import TokenError
 from app.services import audit
 from app.services.auth import AuthService
@@ -124,6 +125,7 @@ class TopicPermissions:
     async def authorize_subscribe(self, principal: Principal, topic: Topic) -> None:
         role = principal.claims.get("role")
         family, key = topic.family.name, topic.key
+        _exists(topic)
         if family in _SHIFT_FAMILIES:
             assert key is not None
             truck = await self._truck_of_shift(key)
@@ -147,7 +149,14 @@ class TopicPermissions:
         if principal.claims.get("role") not in _EVERYTHING:
             raise HubError(ErrorCode.FORBIDDEN, "only admins and managers may publish notices")
         assert topic.key is not None
+        _exists(topic)
         await self._truck_exists(topic.key)
+
+
+def _exists(topic: Topic) -> None:
+    """A key beyond every id column names nothing: never a query (Postgres would refuse it as out of range)."""
+    if topic.key is not None and topic.key > MAX_ID:
+        raise HubError(ErrorCode.NOT_FOUND, f"no such topic {topic.name[:64]!r}")
 
 
 class DbDevices:
