@@ -178,6 +178,7 @@ def asyncapi_document(
             "description": f"{topic.description} Delivery: {topic.family.delivery}. Events arrive on /ws "
             "after a subscribe command names the topic.",
             "messages": {f"event.{e.name}": _ref(f"#/components/messages/event.{e.name}") for e in topic.events},
+            "x-delivery": topic.family.delivery,
         }
         if topic.key is not None:
             channel["parameters"] = {topic.key: {"description": f"the {topic.key} part of the topic name"}}

@@ -11,6 +11,7 @@ import re
 import shutil
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from app.gps.positions.memory import MemoryPositions
 from app.gps.topics import gps_families
 from app.hub_plugins import TOPIC_FAMILIES
 from app.models.device import DEVICE_KINDS
+from hub.asyncapi import asyncapi_document
 from hub.codes import CloseCode, ErrorCode
 from hub.errors import ProtocolError
 from hub.protocol.commands import core_commands
@@ -61,11 +63,7 @@ def test_the_document_is_valid_asyncapi_3(tmp_path: Path) -> None:
 def test_every_topic_family_the_app_serves_is_documented_with_its_delivery() -> None:
     served = {(f.name, f.delivery) for f in [*TOPIC_FAMILIES, *gps_families(MemoryPositions())]}
     channels = document()["channels"]
-    documented = {
-        (ch["address"].split(":{")[0], "conflated" if "Delivery: conflated" in ch["description"] else "reliable")
-        for name, ch in channels.items()
-        if name != "socket"
-    }
+    documented = {(ch["address"].split(":{")[0], ch["x-delivery"]) for name, ch in channels.items() if name != "socket"}
     assert documented == served
 
 
@@ -96,6 +94,12 @@ def test_every_event_name_the_services_publish_is_documented() -> None:
     documented = {key.removeprefix("event.") for key in document()["components"]["messages"] if key[:6] == "event."}
     assert found, "no event name found: the scan is broken"
     assert found <= documented, found - documented
+
+
+def test_a_reply_must_be_a_known_frame() -> None:
+    spec = replace(GPS_SPEC, replies=("teleported",))
+    with pytest.raises(ValueError, match="teleported"):
+        asyncapi_document(title="t", version="1", description="", commands=[spec], server_frames={}, topics=[])
 
 
 def test_codes_are_the_enums() -> None:
