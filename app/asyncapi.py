@@ -56,8 +56,27 @@ def _family(name: str) -> TopicFamily:
     return family
 
 
-def _events(names: str, data: Schema, description: str) -> tuple[EventDoc, ...]:
-    return tuple(EventDoc(name, data, description) for name in names.split())
+_SAYS = {
+    "shift.checked_in": "a truck opened a shift",
+    "shift.paused": "the shift stopped taking orders",
+    "shift.resumed": "the shift takes orders again",
+    "shift.checked_out": "the shift is closed",
+    "shift.config_updated": "throttle or screen settings changed",
+    "ticket.created": "a new ticket (an order placed, or a paid guest order)",
+    "ticket.advanced": "a ticket moved on: in_progress, ready or completed",
+    "ticket.held": "work on a ticket stopped",
+    "ticket.resumed": "a held ticket is worked on again",
+    "ticket.cancelled": "a ticket was cancelled (its stock went back)",
+    "stock.low": "an item fell to or below its threshold",
+    "stock.sold_out": "an item ran out, or was flagged sold out",
+    "stock.restocked": "an item left sold out or low",
+}
+
+
+def _events(names: str, data: Schema) -> tuple[EventDoc, ...]:
+    return tuple(
+        EventDoc(name, data, f"{name}: {_SAYS[name]}; data is the whole current object.") for name in names.split()
+    )
 
 
 def _topics() -> list[TopicDoc]:
@@ -68,37 +87,41 @@ def _topics() -> list[TopicDoc]:
     return [
         TopicDoc(
             _family("shift"),
-            _events("shift.checked_in shift.paused shift.resumed shift.checked_out shift.config_updated", shift, ""),
+            _events("shift.checked_in shift.paused shift.resumed shift.checked_out shift.config_updated", shift),
             f"A shift's lifecycle; data is the whole shift. {who}",
             key="shift_id",
         ),
         TopicDoc(
             _family("kds"),
-            _events("ticket.created ticket.advanced ticket.held ticket.resumed ticket.cancelled", ticket, ""),
+            _events("ticket.created ticket.advanced ticket.held ticket.resumed ticket.cancelled", ticket),
             f"A shift's kitchen tickets; data is the whole ticket. {who}",
             key="shift_id",
         ),
         TopicDoc(
             _family("stock"),
-            _events("stock.low stock.sold_out stock.restocked", stock, ""),
+            _events("stock.low stock.sold_out stock.restocked", stock),
             f"Stock alerts of a shift, once per crossing. {who}",
             key="shift_id",
         ),
         TopicDoc(
             _family("notice"),
-            (EventDoc("notice.posted", {"description": "whatever the publisher sent (any JSON value)"}),),
+            (
+                EventDoc(
+                    "notice.posted", {"description": "any JSON value"}, "notice.posted: whatever the publisher sent."
+                ),
+            ),
             f"Messages from admins and managers (the publish command) to a truck's devices. {who}",
             key="truck_id",
         ),
         TopicDoc(
             DRIVER_FAMILY,
-            (EventDoc(EVENT, position, "A driver's newest position."),),
+            (EventDoc(EVENT, position, "gps.position: a driver's newest position (conflated by driver)."),),
             "One driver's positions. Subscribers: admin, manager, that driver.",
             key="driver_id",
         ),
         TopicDoc(
             FLEET_FAMILY,
-            (EventDoc(EVENT, position, "A driver's newest position."),),
+            (EventDoc(EVENT, position, "gps.position: a driver's newest position (conflated by driver)."),),
             "Every driver's positions. Subscribers: admin, manager.",
         ),
     ]
