@@ -9,7 +9,12 @@ from sqlalchemy import event, make_url, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["Database", "is_sqlite", "sqlite_problem"]
+__all__ = ["LOCK_IDLE_S", "LOCK_WAIT_S", "Database", "is_sqlite", "sqlite_problem"]
+
+LOCK_IDLE_S = 15
+"""Postgres ends a lock connection idle in its transaction this long: a dead holder's shift lock is freed."""
+LOCK_WAIT_S = 5
+"""A write waits this long for a shift's lock, then answers 503 (``lock_timeout``)."""
 
 
 def is_sqlite(url: str) -> bool:
@@ -49,7 +54,16 @@ class Database:
         # never compete with request sessions for a connection.
         self.lock_engine: AsyncEngine | None = None
         if not is_sqlite(url):
-            self.lock_engine = create_async_engine(url, **{**kwargs, "pool_size": max(2, pool_size // 2)})
+            lock_settings = {
+                "idle_in_transaction_session_timeout": str(LOCK_IDLE_S * 1000),
+                "lock_timeout": str(LOCK_WAIT_S * 1000),
+            }
+            lock_kwargs = {
+                **kwargs,
+                "pool_size": max(2, pool_size // 2),
+                "connect_args": {**kwargs["connect_args"], "server_settings": lock_settings},
+            }
+            self.lock_engine = create_async_engine(url, **lock_kwargs)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

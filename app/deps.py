@@ -1,7 +1,10 @@
-"""Typed helpers every route uses: the state, the authenticated actor, a DB session, publishing."""
+"""Typed helpers every route uses: the state, the authenticated actor, ids, delivering a write's events."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
 import re
 
 from starlette.requests import Request
@@ -10,12 +13,11 @@ from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models.common import MAX_ID
 from app.security import AccessClaims
-from app.services.events import OutEvent, publish_all
 from app.state import app_state
 
-__all__ = ["actor", "bearer_token", "client_address", "path_id", "publish", "query_id", "require_broker", "state"]
+__all__ = ["actor", "bearer_token", "client_address", "deliver", "path_id", "query_id", "state"]
 
-_RETRY_AFTER_S = "2"
+log = logging.getLogger("app")
 _DIGITS = re.compile(r"[0-9]{1,19}")
 
 state = app_state
@@ -64,22 +66,24 @@ def query_id(request: Request, name: str) -> int:
     return int(raw)
 
 
-def require_broker(request: Request) -> None:
-    """Issue 6: a change that must be published is refused (503) while the broker is known to be down,
-    before anything is written, rather than written and not delivered."""
-    if not app_state(request).hub.broker_up:
-        raise ApiError(
-            ErrorCode.UNAVAILABLE,
-            "the event broker is unreachable: nothing was saved, retry shortly",
-            status=503,
-            headers={"Retry-After": _RETRY_AFTER_S},
-        )
+async def deliver(request: Request, shift_id: int) -> dict[str, str] | None:
+    """After a write on ``shift_id`` committed (its events staged in the outbox), under the shift's lock:
+    publish them now; the headers for the response.
 
-
-async def publish(request: Request, events: list[OutEvent]) -> None:
-    """Publish after commit, before responding (protocol.md §3 "No loss").
-
-    If the broker fails between the commit and here, the events are queued in order and published as
-    soon as it answers (``Hub.publish_all``): the change is saved, so the call still succeeds.
+    The change is committed whatever happens here: a broker that is down, or a database that fails
+    after the commit, leaves the events for the relay's sweep (any node) and the caller is told
+    ``Hub-Delivery: pending`` rather than an error it might retry into a second order.
     """
-    await publish_all(app_state(request).hub, events)
+    st = app_state(request)
+    fault = st.settings.fault
+    if fault == "exit-after-commit":
+        log.warning("HUB_FAULT: exiting between a commit and its publish")
+        os._exit(70)
+    if fault.startswith("stall-after-commit:"):
+        await asyncio.sleep(float(fault.partition(":")[2]))
+    try:
+        published = await st.relay.flush(shift_id)
+    except Exception as exc:  # committed already: the sweep publishes it once the database answers again
+        log.warning("publishing shift %d's events after commit failed (%s); the relay will retry", shift_id, exc)
+        published = False
+    return None if published else {"Hub-Delivery": "pending"}

@@ -6,6 +6,8 @@ import logging
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -120,6 +122,31 @@ async def _broker_down(request: Request, exc: Exception) -> Response:
     )
 
 
+# SQLSTATEs worth a retry: connection exceptions (08…), lock and statement timeouts, the server
+# shutting down or out of connections, serialization failures and deadlocks.
+_TRANSIENT_SQLSTATES = frozenset({"55P03", "57014", "57P01", "57P02", "57P03", "53300", "40001", "40P01"})
+
+
+def _transient(exc: DBAPIError) -> bool:
+    if isinstance(exc, (OperationalError, InterfaceError)) or exc.connection_invalidated:
+        return True
+    state = str(getattr(exc.orig, "pgcode", None) or getattr(exc.orig, "sqlstate", None) or "")
+    return state.startswith("08") or state in _TRANSIENT_SQLSTATES
+
+
+async def _database_trouble(request: Request, exc: Exception) -> Response:
+    """The database is unreachable, too slow, or out of connections: 503 and retry, never a 500.
+
+    Other database errors (a constraint nobody expected) stay bugs: 500 with a traceback.
+    """
+    if isinstance(exc, DBAPIError) and not _transient(exc):
+        return await _unexpected(request, exc)
+    log.warning("database trouble on %s %s: %s: %s", request.method, request.url.path, type(exc).__name__, exc)
+    return _envelope(
+        ErrorCode.UNAVAILABLE, "the database is unreachable or busy: retry shortly", 503, headers={"Retry-After": "2"}
+    )
+
+
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return _envelope(ErrorCode.INTERNAL, "internal error", 500)
@@ -129,6 +156,10 @@ exception_handlers: dict[Any, Any] = {
     ApiError: _api_error,
     HubError: _hub_error,
     BrokerUnavailable: _broker_down,
+    DBAPIError: _database_trouble,
+    PoolTimeout: _database_trouble,
+    OSError: _database_trouble,
+    TimeoutError: _database_trouble,
     HTTPException: _http_error,
     Exception: _unexpected,
 }

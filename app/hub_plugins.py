@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 from typing import Any
 
 from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
-from app.errors import ApiError
 from app.models import Device, Shift, Truck, utcnow
+from app.security import TokenError
 from app.services import audit
 from app.services.auth import AuthService
+from app.sessions import SessionCache
 from hub.auth import Authenticator, Authorizer, DeviceTracker, Principal, PublishRecorder
-from hub.codes import ErrorCode
-from hub.errors import HubError
+from hub.codes import CloseCode, ErrorCode
+from hub.errors import CloseConnection, HubError
 from hub.protocol.commands import Device as HelloDevice
 from hub.topics import Topic, TopicFamily
 
@@ -40,6 +44,8 @@ _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})
 _TRUCK_CACHE_S = 60.0
 
+log = logging.getLogger("app.hub")
+
 
 def is_driver(principal: Principal) -> bool:
     """protocol.md §1: only drivers stream GPS (anyone else gets ``forbidden``)."""
@@ -47,16 +53,38 @@ def is_driver(principal: Principal) -> bool:
 
 
 class TokenAuthenticator:
-    def __init__(self, db: Database, auth: AuthService) -> None:
+    """A hello's token: its signature and expiry, then its login session still open.
+
+    The session check needs the database unless this node confirmed the session recently
+    (``SessionCache``); it waits at most ``wait_s``, then the socket is closed 1011 (reconnect
+    shortly): a tablet must not hang in hello while the database is away, nor be told 4401 (log
+    in again) when its token is fine.
+    """
+
+    def __init__(self, db: Database, auth: AuthService, sessions: SessionCache, *, wait_s: float = 2.0) -> None:
         self._db = db
         self._auth = auth
+        self._sessions = sessions
+        self._wait_s = wait_s
 
     async def authenticate(self, token: str) -> Principal:
-        async with self._db.session() as session:
+        try:
+            claims = self._auth.signer.verify(token)
+        except TokenError as exc:
+            raise HubError(ErrorCode.UNAUTHORIZED, str(exc)) from None
+        if not self._sessions.fresh(claims.session_id):
             try:
-                claims = await self._auth.verify_access(session, token)
-            except ApiError as exc:
-                raise HubError(ErrorCode.UNAUTHORIZED, exc.message) from None
+                async with asyncio.timeout(self._wait_s):
+                    async with self._db.session() as session:
+                        open_ = await self._auth.session_open(session, claims.session_id)
+            except (TimeoutError, OSError, SQLAlchemyError) as exc:
+                log.warning("hello refused: database unavailable (%s)", type(exc).__name__)
+                raise CloseConnection(
+                    CloseCode.INTERNAL_ERROR, "database unavailable: reconnect shortly", error=ErrorCode.INTERNAL
+                ) from None
+            if not open_:
+                raise HubError(ErrorCode.UNAUTHORIZED, "session revoked: log in again")
+            self._sessions.confirm(claims.session_id, claims.user_id)
         return Principal(
             user_id=claims.user_id,
             session_id=claims.session_id,

@@ -23,14 +23,16 @@ from app.gps.command import GPS_SPEC
 from app.gps.ingest import GpsIngest, GpsMetrics
 from app.gps.topics import gps_families
 from app.hub_plugins import TOPIC_FAMILIES, AuditedNotices, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
-from app.metrics import HttpMetrics, MetricsExporter, multiprocess_enabled
+from app.metrics import HttpMetrics, MetricsExporter, OutboxMetrics, multiprocess_enabled
 from app.middleware import RequestMiddleware
 from app.models import User
 from app.passwords import password_hashing
 from app.routes import all_routes
 from app.security import TokenSigner
 from app.services.auth import AuthService
+from app.services.relay import Relay
 from app.services.revocation import RevocationWatch
+from app.sessions import SessionCache
 from app.settings import Settings
 from app.state import AppState
 from hub.hub import Hub
@@ -49,6 +51,7 @@ def create_app(settings: Settings) -> Starlette:
     http_metrics = HttpMetrics(registry)
     hub_metrics = HubMetrics(registry)
     gps_metrics = GpsMetrics(registry)
+    outbox_metrics = OutboxMetrics(registry)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -64,6 +67,7 @@ def create_app(settings: Settings) -> Starlette:
             wait_s=settings.hash_wait_s,
         )
         presence, positions = stores.presence, stores.positions
+        sessions = SessionCache()
         gps = GpsIngest(
             positions, per_s=settings.gps_per_s, may_send=is_driver, metrics=gps_metrics, hub_metrics=hub_metrics
         )
@@ -72,7 +76,7 @@ def create_app(settings: Settings) -> Starlette:
             broker=stores.broker,
             presence=presence,
             topics=TopicRegistry([*TOPIC_FAMILIES, *gps_families(positions)]),
-            authenticator=TokenAuthenticator(db, auth),
+            authenticator=TokenAuthenticator(db, auth, sessions),
             authorizer=TopicPermissions(db),
             devices=DbDevices(db, max_per_user=settings.max_devices_per_user),
             metrics=hub_metrics,
@@ -83,8 +87,11 @@ def create_app(settings: Settings) -> Starlette:
         hub.every_second(gps.flush_metrics)
         await presence.start()
         await hub.start()
-        revocations = RevocationWatch(db, hub)
+        revocations = RevocationWatch(db, hub, sessions)
         revocations.start()
+        locks = shift_locks(db)
+        relay = Relay(db, hub, locks, metrics=outbox_metrics)
+        hub.spawn(relay.run(), name="outbox-relay")  # cancelled by hub.drain()
         await _say_when_nobody_can_log_in(db)
         # Everything built so far (modules, ORM mappers, settings) lives as long as the process: move it out of
         # the collector's sight so full collections only walk what requests and sockets create (shorter pauses).
@@ -94,7 +101,7 @@ def create_app(settings: Settings) -> Starlette:
             "hub node %s ready (env=%s, broker=%s)", hub_config.node_id, settings.env, settings.broker_url or "memory"
         )
         try:
-            state = AppState(settings, db, hub, auth, MetricsExporter(registry), shift_locks(db), positions)
+            state = AppState(settings, db, hub, auth, MetricsExporter(registry), locks, positions, relay, sessions)
             yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import os
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as prom_multiprocess
 
-__all__ = ["HttpMetrics", "MetricsExporter", "multiprocess_enabled"]
+__all__ = ["HttpMetrics", "MetricsExporter", "OutboxMetrics", "multiprocess_enabled"]
 
 
 def multiprocess_enabled() -> bool:
@@ -26,6 +26,24 @@ class HttpMetrics:
             ["method", "route"],
             registry=registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+        )
+
+
+class OutboxMetrics:
+    """The outbox backlog as every node's relay last saw it (one shared table: workers report the max)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.pending = Gauge(
+            "hub_outbox_pending",
+            "Committed events not yet published (the broker was down, or a node died between commit and publish)",
+            multiprocess_mode="livemax",
+            registry=registry,
+        )
+        self.oldest = Gauge(
+            "hub_outbox_oldest_seconds",
+            "Age of the oldest committed event not yet published (0: none)",
+            multiprocess_mode="livemax",
+            registry=registry,
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -70,6 +71,9 @@ class Settings:
     max_devices_per_user: int = 50  # HUB_MAX_DEVICES_PER_USER
     allowed_origins: str = ""  # HUB_ALLOWED_ORIGINS (comma-separated; empty: any)
     trusted_proxies: str = "127.0.0.1,::1"  # HUB_TRUSTED_PROXIES (comma-separated addresses or CIDRs; "*": all)
+    fault: str = (
+        ""  # HUB_FAULT (fault tests only: exit-after-commit | stall-after-commit:SECONDS; refused in production)
+    )
 
     @property
     def production(self) -> bool:
@@ -128,6 +132,11 @@ class Settings:
         for name, value in (("HUB_HASH_QUEUE", self.hash_queue), ("HUB_ARGON2_PARALLELISM", self.argon2_parallelism)):
             if value < 1:
                 raise SettingsError(f"{name} must be at least 1")
+        if self.fault and (self.production or not _FAULT.fullmatch(self.fault)):
+            raise SettingsError(
+                f"HUB_FAULT={self.fault!r}: only for fault tests, outside production: "
+                "exit-after-commit or stall-after-commit:SECONDS"
+            )
         for origin in self.origins:
             if origin != "*" and "://" not in origin:
                 raise SettingsError(f"HUB_ALLOWED_ORIGINS: {origin!r} is not an origin like https://kds.example.com")
@@ -173,6 +182,9 @@ class Settings:
             allowed_origins=self.origins,
             device_kinds=DEVICE_KINDS,
         )
+
+
+_FAULT = re.compile(r"exit-after-commit|stall-after-commit:[0-9]+(\.[0-9]+)?")
 
 
 def _owasp_argon2(memory_kib: int, time_cost: int) -> bool:

@@ -10,7 +10,9 @@ from app.db import Database
 from app.gps.positions import PositionStore
 from app.metrics import MetricsExporter
 from app.services.auth import AuthService
+from app.services.relay import Relay
 from app.services.serial import ShiftLocks
+from app.sessions import SessionCache
 from app.settings import Settings
 from hub.hub import Hub
 
@@ -26,6 +28,8 @@ class AppState:
     exporter: MetricsExporter
     locks: ShiftLocks
     positions: PositionStore
+    relay: Relay
+    sessions: SessionCache
 
 
 def app_state(conn: HTTPConnection) -> AppState:

@@ -11,7 +11,7 @@ Pieces, each importing only what is below it::
     lobby, ticker                              a connection's way in and out; the per-second chores
     hub (this module)                          wiring, publishing, the control channel
 
-The application uses only this class: ``publish``, ``publish_all``, ``publish_volatile``,
+The application uses only this class: ``publish``, ``publish_encoded``, ``publish_volatile``,
 ``position``, ``close_everywhere``/``close_matching``, ``broker_up``/``ping_broker``,
 ``every_second``, ``flush_metrics``, ``spawn``; and plugs in topic families, commands and the
 ``Authenticator``/``Authorizer``/``DeviceTracker`` Protocols.
@@ -23,7 +23,7 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from typing import Any
 
 import orjson
@@ -42,7 +42,6 @@ from hub.metrics import HubMetrics
 from hub.presence.base import PresenceStore
 from hub.protocol.commands import CommandId, CommandSpec, Position, core_commands
 from hub.protocol.table import CommandTable
-from hub.redelivery import Redelivery
 from hub.registry import Registry
 from hub.sender import Corker, SendStats
 from hub.server.heartbeat import Heartbeat
@@ -114,10 +113,8 @@ class Hub:
         )  # fmt: skip
         table = CommandTable([*core_commands(config.device_kinds), *(spec for spec, _ in extra)])
         self._kit = ConnectionKit(config, table, corker, stats, self.tasks, metrics)
-        self._redelivery = Redelivery(self.publish, self.tasks)
         self._ticker = Ticker(
             config=config, registry=registry, stats=stats, metrics=metrics, broker=broker, devices=devices,
-            pending=lambda: len(self._redelivery),
         )  # fmt: skip
         self._ticking: asyncio.Task[None] | None = None
 
@@ -144,8 +141,6 @@ class Hub:
         if self._ticking is not None:
             self._ticking.cancel()
         self.heartbeat.stop()
-        if len(self._redelivery):
-            log.error("stopping with %d committed events never delivered (broker down)", len(self._redelivery))
         await self.tasks.cancel_all(max(0.0, end - time.monotonic()), "hub draining")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
@@ -210,25 +205,38 @@ class Hub:
 
     # ---- publishing ----
 
-    async def publish(self, topic: str, event: str, data: Any, *, key: str | None = None) -> Publication:
+    async def publish(
+        self, topic: str, event: str, data: Any, *, key: str | None = None, guard: int | None = None
+    ) -> Publication | None:
         """Publish an application event; returns once the broker stored it (seq assigned) and delivered it locally.
+
+        ``guard`` makes a retry safe: see :meth:`publish_encoded`.
+
+        Raises:
+            ProtocolError: ``not_found`` for a topic of no registered family.
+            BrokerUnavailable: the broker is down; nothing was published.
+        """
+        return await self.publish_encoded(topic, event, orjson.dumps(data), key=key, guard=guard)
+
+    async def publish_encoded(
+        self, topic: str, event: str, payload: bytes, *, key: str | None = None, guard: int | None = None
+    ) -> Publication | None:
+        """Publish ``payload`` (JSON, encoded once by the caller, e.g. when it was stored in an outbox).
+
+        With ``guard`` (increasing per topic), a publication whose guard is not above the topic's
+        last one is a repeat of one already stored: nothing happens and None is returned.
 
         Raises:
             ProtocolError: ``not_found`` for a topic of no registered family.
             BrokerUnavailable: the broker is down; nothing was published.
         """
         parsed = self.topics.parse(topic)
-        payload = orjson.dumps(data)
-        pub = await self.broker.publish(topic, event, payload, reliable=parsed.reliable, ts=time.time(), key=key)
-        self.metrics.events_published.labels(parsed.family.name).inc()
+        pub = await self.broker.publish(
+            topic, event, payload, reliable=parsed.reliable, ts=time.time(), key=key, guard=guard
+        )
+        if pub is not None:
+            self.metrics.events_published.labels(parsed.family.name).inc()
         return pub
-
-    async def publish_all(self, events: Sequence[tuple[str, str, Any]]) -> int:
-        """Publish committed events in order; those the broker refuses wait in order until it is back.
-
-        Returns how many had to wait (0: all published before returning).
-        """
-        return await self._redelivery.publish_all(events)
 
     def publish_volatile(self, topic: str, event: str, payload: bytes, ts: float, key: str) -> None:
         """Fire-and-forget publication on a conflated topic: no history, no await, may be dropped."""

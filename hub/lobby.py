@@ -54,6 +54,9 @@ class Lobby:
         """
         try:
             return await self._authenticator.authenticate(token)
+        except CloseConnection as exc:  # the authenticator chose the close (e.g. 1011: cannot check the token now)
+            exc.command_id = command_id if exc.command_id is None else exc.command_id
+            raise
         except HubError as exc:
             raise CloseConnection(
                 CloseCode.UNAUTHORIZED, exc.message, error=ErrorCode.UNAUTHORIZED, command_id=command_id

@@ -65,12 +65,6 @@ class HubMetrics:
             ["outcome"],
             registry=r,
         )
-        self.publish_pending = Gauge(
-            "hub_publish_pending",
-            "Committed events waiting for the broker to come back (delivered in order once it does)",
-            multiprocess_mode="livesum",
-            registry=r,
-        )
         # Series of the closed label sets exist from the start, so dashboards and alerts see zeros.
         for reason in DROP_REASONS:
             self.dropped_frames.labels(reason)

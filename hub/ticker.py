@@ -35,7 +35,6 @@ class Ticker:
         metrics: HubMetrics,
         broker: Broker,
         devices: DeviceTracker,
-        pending: Callable[[], int],
     ) -> None:
         self._config = config
         self._registry = registry
@@ -43,7 +42,6 @@ class Ticker:
         self._metrics = metrics
         self._broker = broker
         self._devices = devices
-        self._pending = pending
         self._extra: list[Callable[[], None]] = []
         self._seen_reconnects = self._seen_dropped = 0
 
@@ -77,7 +75,6 @@ class Ticker:
             chore()
         broker = self._broker
         metrics.broker_up.set(1 if broker.up else 0)
-        metrics.publish_pending.set(self._pending())
         if broker.reconnects > self._seen_reconnects:
             metrics.broker_reconnects.inc(broker.reconnects - self._seen_reconnects)
             self._seen_reconnects = broker.reconnects

@@ -137,3 +137,22 @@ def settings(request: pytest.FixtureRequest, database_url: str, broker_settings:
 async def server(settings: Settings) -> AsyncIterator[RunningServer]:
     async with run_server(settings) as running:
         yield running
+
+
+CLUSTER_HEARTBEAT_S = 1.0  # presence of a dead node must go within about two heartbeats: keep tests short
+
+
+@pytest.fixture
+def cluster_settings(postgres: PostgresDatabases, pg_template: str) -> Iterator[Settings]:
+    """Settings for hub processes sharing a fresh Postgres database (from the template) and the test Redis."""
+    name = postgres.create(template=pg_template)
+    try:
+        yield Settings(
+            database_url=postgres.url(name),
+            broker_url=service_url("HUB_TEST_REDIS_URL"),
+            redis_namespace=f"c{uuid.uuid4().hex[:10]}",
+            heartbeat_s=CLUSTER_HEARTBEAT_S,
+            drain_s=2.0,
+        )
+    finally:
+        postgres.drop(name)

@@ -9,6 +9,7 @@ from app.models.device import Device
 from app.models.fleet import Location, Truck, TruckHours
 from app.models.menu import InventoryAdjustment, MenuCategory, MenuItem, ShiftStock
 from app.models.order import IdempotencyRecord, Order, OrderLine, OrderStatusChange
+from app.models.outbox import OutboxEvent
 from app.models.shift import Shift
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "Order",
     "OrderLine",
     "OrderStatusChange",
+    "OutboxEvent",
     "RefreshToken",
     "Shift",
     "ShiftStock",

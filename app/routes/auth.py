@@ -42,7 +42,9 @@ async def refresh(request: Request) -> Response:
         async with st.db.session() as session:
             pair = await st.auth.refresh(session, refresh_token=body.refresh_token)
     except SessionRevoked as exc:  # a stolen token was used: the session's sockets must not keep receiving
-        await close_revoked(st.hub, ConnectionMatch(session_id=exc.session_id), "session revoked: log in again")
+        await close_revoked(
+            st.hub, st.sessions, ConnectionMatch(session_id=exc.session_id), "session revoked: log in again"
+        )
         raise
     return json_response(pair.public())
 
@@ -53,7 +55,7 @@ async def logout(request: Request) -> Response:
     st = state(request)
     async with st.db.session() as session:
         await st.auth.logout(session, session_id=claims.session_id)
-    closed = await close_revoked(st.hub, ConnectionMatch(session_id=claims.session_id), "logged out")
+    closed = await close_revoked(st.hub, st.sessions, ConnectionMatch(session_id=claims.session_id), "logged out")
     return json_response({"status": "logged_out", "closed_connections": closed})
 
 

@@ -132,7 +132,9 @@ async def delete_device(request: Request) -> Response:
         await session.delete(row)
         audit.record(session, who.user_id, "device.remove", f"device:{who.user_id}/{device_id}", old=old)
         await session.commit()
-    await close_revoked(st.hub, ConnectionMatch(user_id=who.user_id, device_id=device_id), "device removed")
+    await close_revoked(
+        st.hub, st.sessions, ConnectionMatch(user_id=who.user_id, device_id=device_id), "device removed"
+    )
     return Response(status_code=204)
 
 

@@ -32,7 +32,13 @@ async def readyz(request: Request) -> Response:
         except Exception as exc:  # any failure means not ready; the reason goes to the operator
             results[name] = f"failed: {type(exc).__name__}: {exc}"[:200]
     failed = [name for name, result in results.items() if result != "ok"]
-    body = {"status": "ready" if not failed else "unavailable", "checks": results, "failed": failed}
+    backlog = st.relay.backlog  # informative: a node with a backlog still takes writes (they are committed)
+    body = {
+        "status": "ready" if not failed else "unavailable",
+        "checks": results,
+        "failed": failed,
+        "outbox": {"pending": backlog.pending, "oldest_s": round(backlog.oldest_s, 3)},
+    }
     return json_response(body, 200 if not failed else 503)
 
 

@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.deps import actor, path_id, publish, require_broker, state
+from app.deps import actor, deliver, path_id, state
 from app.errors import parse_body
 from app.models import AuditEntry
 from app.models.menu import CategoryCreate, InventoryPatch, ItemCreate, ItemUpdate, SpecialCreate
@@ -94,13 +94,12 @@ async def set_inventory(request: Request) -> Response:
     body = await parse_body(request, InventoryPatch)
     shift_id = path_id(request)
     st = state(request)
-    require_broker(request)
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)
-            views, events = await shift_menu.set_inventory(session, shift, body, who)
-        await publish(request, events)
-    return json_response({"items": views})
+            views, _ = await shift_menu.set_inventory(session, shift, body, who)
+        headers = await deliver(request, shift_id)
+    return json_response({"items": views}, headers=headers)
 
 
 routes = [

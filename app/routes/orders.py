@@ -1,7 +1,8 @@
 """Order and ticket routes (protocol.md §4): place, read, move through the kitchen, KDS snapshot, summary.
 
-Every write on a shift holds that shift's lock from its transaction until its events are
-published, and the KDS snapshot reads under the same lock (see ``app.services.serial``).
+Every write on a shift holds that shift's lock from its transaction (which stages its events in
+the outbox) until they are published, and the KDS snapshot reads under the same lock (see
+``app.services.serial`` and ``app.services.relay``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.codes import ErrorCode
-from app.deps import actor, path_id, publish, require_broker, state
+from app.deps import actor, deliver, path_id, state
 from app.errors import ApiError, NoFields, parse_body, parse_optional_body
 from app.models.order import AdvanceBody, CancelBody, OrderCreate
 from app.responses import json_response
 from app.services import orders, summary, tickets
 from app.services.events import OutEvent
 from app.services.shifts import load_shift
+from hub.broker.base import BrokerUnavailable
 
 __all__ = ["routes"]
 
@@ -40,16 +42,17 @@ async def place_order(request: Request) -> Response:
     key = _idempotency_key(request)
     idem = (key, orders.request_hash(shift_id, body)) if key else None
     st = state(request)
-    require_broker(request)
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)
             placed = await orders.find_replay(session, who, *idem) if idem else None
             if placed is None:
                 placed = await orders.place_order(session, shift, body, who, idempotency=idem)
-        await publish(request, placed.events)
-    headers = {"Idempotent-Replayed": "true"} if placed.replayed else None
-    return json_response(placed.body, placed.status, headers)
+        # A replay delivers too: the first attempt's node may have died between its commit and its publish.
+        headers = await deliver(request, shift_id) or {}
+    if placed.replayed:
+        headers["Idempotent-Replayed"] = "true"
+    return json_response(placed.body, placed.status, headers or None)
 
 
 async def kds_snapshot(request: Request) -> Response:
@@ -57,6 +60,9 @@ async def kds_snapshot(request: Request) -> Response:
     shift_id = path_id(request)
     st = state(request)
     async with st.locks.hold(shift_id):
+        # Events still in the outbox go out first: the snapshot's seq must cover every ticket it shows.
+        if not await st.relay.flush(shift_id):
+            raise BrokerUnavailable("committed events are waiting for the broker")
         async with st.db.session() as session:
             await load_shift(session, shift_id, who)
             open_tickets = await tickets.open_tickets(session, shift_id)
@@ -89,7 +95,6 @@ async def _ticket_change(request: Request, action: str) -> Response:
     st = state(request)
     async with st.db.session() as session:
         order, _ = await tickets.load_order(session, order_id, who)
-    require_broker(request)
     async with st.locks.hold(order.shift_id):
         async with st.db.session() as session:
             order, _ = await tickets.load_order(session, order_id, who)
@@ -100,8 +105,8 @@ async def _ticket_change(request: Request, action: str) -> Response:
                 events = await tickets.cancel(session, order, reason, who)
             else:
                 events = await tickets.hold(session, order, who, on=action == "hold")
-        await publish(request, events)
-    return json_response(events[0].data)
+        headers = await deliver(request, order.shift_id)
+    return json_response(events[0].data, headers=headers)
 
 
 def _ticket_route(action: str):  # type: ignore[no-untyped-def]
@@ -117,13 +122,12 @@ async def advance_ready(request: Request) -> Response:
     await parse_optional_body(request, NoFields)
     shift_id = path_id(request)
     st = state(request)
-    require_broker(request)
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)
             events = await tickets.advance_ready(session, shift, who)
-        await publish(request, events)
-    return json_response({"items": [e.data for e in events]})
+        headers = await deliver(request, shift_id)
+    return json_response({"items": [e.data for e in events]}, headers=headers)
 
 
 routes = [

@@ -1,4 +1,4 @@
-"""Shift routes (protocol.md §4): each change is committed, then published on ``shift:{id}``, then answered."""
+"""Shift routes (protocol.md §4): a change commits with its ``shift:{id}`` event, published before the answer."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from app.deps import actor, path_id, publish, query_id, require_broker, state
+from app.deps import actor, deliver, path_id, query_id, state
 from app.errors import NoFields, parse_body, parse_optional_body
 from app.models.shift import ShiftConfigUpdate, ShiftCreate
 from app.responses import json_response
@@ -18,11 +18,13 @@ __all__ = ["routes"]
 async def check_in(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, ShiftCreate)
-    require_broker(request)
-    async with state(request).db.session() as session:
-        shift, events = await shifts.check_in(session, truck_id=body.truck_id, location_id=body.location_id, actor=who)
-    await publish(request, events)
-    return json_response(shift.public(), 201)
+    st = state(request)
+    async with st.db.session() as session:  # a new shift: nobody else can write to it before this commit
+        shift, _ = await shifts.check_in(session, truck_id=body.truck_id, location_id=body.location_id, actor=who)
+    assert shift.id is not None
+    async with st.locks.hold(shift.id):
+        headers = await deliver(request, shift.id)
+    return json_response(shift.public(), 201, headers)
 
 
 async def active(request: Request) -> Response:
@@ -37,11 +39,13 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
     async def endpoint(request: Request) -> Response:
         who = await actor(request)
         await parse_optional_body(request, NoFields)
-        require_broker(request)
-        async with state(request).db.session() as session:
-            shift, events = await shifts.change_status(session, shift_id=path_id(request), action=action, actor=who)
-        await publish(request, events)
-        return json_response(shift.public())
+        shift_id = path_id(request)
+        st = state(request)
+        async with st.locks.hold(shift_id):
+            async with st.db.session() as session:
+                shift, _ = await shifts.change_status(session, shift_id=shift_id, action=action, actor=who)
+            headers = await deliver(request, shift_id)
+        return json_response(shift.public(), headers=headers)
 
     endpoint.__name__ = f"shift_{action}"
     return endpoint
@@ -57,11 +61,13 @@ async def get_config(request: Request) -> Response:
 async def patch_config(request: Request) -> Response:
     who = await actor(request)
     patch = await parse_body(request, ShiftConfigUpdate)
-    require_broker(request)
-    async with state(request).db.session() as session:
-        shift, events = await shifts.update_config(session, shift_id=path_id(request), patch=patch, actor=who)
-    await publish(request, events)
-    return json_response(shift.config())
+    shift_id = path_id(request)
+    st = state(request)
+    async with st.locks.hold(shift_id):
+        async with st.db.session() as session:
+            shift, _ = await shifts.update_config(session, shift_id=shift_id, patch=patch, actor=who)
+        headers = await deliver(request, shift_id)
+    return json_response(shift.config(), headers=headers)
 
 
 async def get_shift(request: Request) -> Response:

@@ -72,7 +72,9 @@ async def _change(request: Request, patch: UserUpdate, action: str) -> Response:
     async with st.db.session() as session:
         changed = await users.update_user(session, user_id, patch, who, password_hash=password_hash, action=action)
     if changed.revoked:
-        await close_revoked(st.hub, ConnectionMatch(user_id=user_id), "your account was changed: log in again")
+        await close_revoked(
+            st.hub, st.sessions, ConnectionMatch(user_id=user_id), "your account was changed: log in again"
+        )
     return json_response(changed.user.profile())
 
 
@@ -139,7 +141,9 @@ async def change_password(request: Request) -> Response:
     async with st.db.session() as session:
         revoked = await users.set_own_password(session, claims, new_hash)
     for session_id in revoked:
-        await close_revoked(st.hub, ConnectionMatch(session_id=session_id), "password changed: log in again")
+        await close_revoked(
+            st.hub, st.sessions, ConnectionMatch(session_id=session_id), "password changed: log in again"
+        )
     return Response(status_code=204)
 
 

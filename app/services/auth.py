@@ -164,10 +164,14 @@ class AuthService:
             claims = self.signer.verify(token)
         except TokenError as exc:
             raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from None
-        auth = await session.get(AuthSession, claims.session_id)
-        if auth is None or auth.revoked_at is not None:
+        if not await self.session_open(session, claims.session_id):
             raise ApiError(ErrorCode.UNAUTHORIZED, "session revoked: log in again")
         return claims
+
+    async def session_open(self, session: AsyncSession, session_id: str) -> bool:
+        """The login session exists and was not revoked."""
+        auth = await session.get(AuthSession, session_id)
+        return auth is not None and auth.revoked_at is None
 
     async def _issue(self, session: AsyncSession, user: User, session_id: str) -> TokenPair:
         access, _ = self.signer.issue(user=user.public(), session_id=session_id)

@@ -1,13 +1,23 @@
-"""Events a service asks to publish once its transaction has committed."""
+"""Events a change announces, staged in the change's own transaction (the outbox).
+
+A service calls :func:`stage` before its commit: the events become durable exactly when the
+change does, and a relay (``app.services.relay``) publishes them in order afterwards, from this
+node or any other. Nothing committed waits in a process's memory.
+"""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from hub.hub import Hub
+import orjson
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-__all__ = ["OutEvent", "publish_all"]
+from app.models.outbox import OutboxEvent
+
+__all__ = ["OutEvent", "stage"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,9 +27,10 @@ class OutEvent:
     data: Any
 
 
-async def publish_all(hub: Hub, events: list[OutEvent]) -> None:
-    """Publish in order. protocol.md §3: called after commit and before the REST call returns.
-
-    Events the broker could not take are queued and delivered, in order, once it is back.
-    """
-    await hub.publish_all([(ev.topic, ev.event, ev.data) for ev in events])
+def stage(session: AsyncSession, shift_id: int, events: Sequence[OutEvent]) -> None:
+    """Add ``events`` to the session's transaction, in order; the caller holds the shift's lock and commits."""
+    now = time.time()
+    session.add_all(
+        OutboxEvent(shift_id=shift_id, topic=ev.topic, event=ev.event, data=orjson.dumps(ev.data), created_at=now)
+        for ev in events
+    )

@@ -26,7 +26,7 @@ from app.errors import ApiError
 from app.models import IdempotencyRecord, MenuItem, Order, OrderLine, OrderStatusChange, Shift, utcnow
 from app.models.order import OrderCreate
 from app.security import AccessClaims
-from app.services.events import OutEvent
+from app.services.events import OutEvent, stage
 from app.services.shift_menu import sellable_items
 from app.services.stock import alert_event, decrement
 
@@ -178,6 +178,9 @@ async def place_order(
                 user_id=actor.user_id, key=key, request_hash=digest, order_id=order.id, status=201, response=ticket
             )
         )
+    events = [OutEvent(f"kds:{shift.id}", "ticket.created", ticket)]
+    events += [e for e in (alert_event(shift.id, c) for c in changes) if e is not None]
+    stage(session, shift.id, events)
     try:
         await session.commit()
     except IntegrityError:
@@ -189,6 +192,4 @@ async def place_order(
         if replay is None:
             raise
         return replay
-    events = [OutEvent(f"kds:{shift.id}", "ticket.created", ticket)]
-    events += [e for e in (alert_event(shift.id, c) for c in changes) if e is not None]
     return Placed(201, ticket, events)

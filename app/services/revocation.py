@@ -22,6 +22,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.models import AuthSession, utcnow
+from app.sessions import SessionCache
 from hub.auth import ConnectionMatch
 from hub.codes import CloseCode
 from hub.hub import Hub
@@ -45,17 +46,22 @@ async def revoke_sessions(session: AsyncSession, *, user_id: int, keep: str | No
     return ids
 
 
-async def close_revoked(hub: Hub, match: ConnectionMatch, reason: str) -> int:
-    """After the commit: close the matching sockets on every node with 4401; returns how many here."""
+async def close_revoked(hub: Hub, sessions: SessionCache, match: ConnectionMatch, reason: str) -> int:
+    """After the commit: close the matching sockets on every node with 4401; returns how many here.
+
+    This node's hello stops trusting those sessions at once; other nodes' within a second (the watch).
+    """
+    sessions.forget_matching(match)
     return await hub.close_everywhere(match, CloseCode.UNAUTHORIZED, reason)
 
 
 class RevocationWatch:
     """Closes this node's sockets of sessions revoked in the database, whoever revoked them."""
 
-    def __init__(self, db: Database, hub: Hub, *, interval_s: float = 1.0) -> None:
+    def __init__(self, db: Database, hub: Hub, sessions: SessionCache, *, interval_s: float = 1.0) -> None:
         self._db = db
         self._hub = hub
+        self._sessions = sessions
         self._interval_s = interval_s
         self._since: datetime = utcnow()
         self._task: asyncio.Task[None] | None = None
@@ -91,6 +97,7 @@ class RevocationWatch:
             self._since = latest
         if not revoked:
             return 0
+        self._sessions.forget(revoked)  # a hello on this node must ask the database again
         return sum(
             self._hub.close_matching(ConnectionMatch(session_id=s), CloseCode.UNAUTHORIZED, "session revoked")
             for s in revoked

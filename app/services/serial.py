@@ -51,12 +51,16 @@ class LocalShiftLocks:
 
 
 class PostgresShiftLocks:
-    """Session-level ``pg_advisory_lock(class, shift)`` on a connection of a pool of its own.
+    """A transaction-scoped ``pg_advisory_xact_lock(class, shift)`` on a connection of a pool of its own.
 
-    The lock must outlive the write's transaction (it covers the publish after the commit), so it
-    cannot be a transaction lock on the write's own connection. Its own pool means a holder never
-    waits for a connection that another waiter holds: a request takes its lock before any
-    database session. The local lock in front keeps one connection per shift per process.
+    The lock covers the write's transaction *and* the publish after it, so it cannot live in the
+    write's own transaction; it lives in a transaction of its own that ends (releasing it) when the
+    holder leaves. Nothing can strand it: the lock engine's connections set ``lock_timeout`` (a
+    waiter gives up, 503, rather than queue forever) and ``idle_in_transaction_session_timeout``
+    (a holder that died or was cut off from Postgres is disconnected by the server, and its lock
+    released, within ``app.db.LOCK_IDLE_S``, instead of TCP keepalive's two hours). Its own pool
+    means a holder never waits for a connection another waiter holds. The local lock in front
+    keeps one connection per shift per process.
     """
 
     def __init__(self, engine: AsyncEngine) -> None:
@@ -67,16 +71,14 @@ class PostgresShiftLocks:
     async def hold(self, shift_id: int) -> AsyncIterator[None]:
         args = {"c": _LOCK_CLASS, "k": shift_id}
         async with self._local.hold(shift_id), self._engine.connect() as conn:
-            await conn.execute(text("SELECT pg_advisory_lock(:c, :k)"), args)
-            await conn.commit()  # nothing else runs on this connection: no transaction stays open meanwhile
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:c, :k)"), args)
             try:
                 yield
             finally:
                 try:
-                    await conn.execute(text("SELECT pg_advisory_unlock(:c, :k)"), args)
-                    await conn.commit()
+                    await conn.rollback()  # ends the lock's transaction: released
                 except BaseException:
-                    await conn.invalidate()  # a dropped connection releases its session locks
+                    await conn.invalidate()  # a dropped connection releases its locks too
                     raise
 
 

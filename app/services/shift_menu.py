@@ -15,7 +15,7 @@ from app.models import InventoryAdjustment, MenuCategory, MenuItem, Shift, Shift
 from app.models.menu import InventoryPatch, SpecialCreate
 from app.security import AccessClaims
 from app.services import audit
-from app.services.events import OutEvent
+from app.services.events import OutEvent, stage
 from app.services.permissions import require_manager
 from app.services.stock import StockChange, alert_event, state_of, stock_rows
 
@@ -185,6 +185,7 @@ async def set_inventory(
     audit.record(
         session, actor.user_id, "inventory.update", f"shift:{shift.id}", old=None, new=changed, truck_id=shift.truck_id
     )
+    stage(session, shift.id, events)
     await session.commit()
     return views, events
 

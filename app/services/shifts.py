@@ -12,7 +12,7 @@ from app.models import Location, Shift, Truck, utcnow
 from app.models.shift import ShiftConfigUpdate
 from app.security import AccessClaims
 from app.services import audit
-from app.services.events import OutEvent
+from app.services.events import OutEvent, stage
 from app.services.permissions import require_truck_access
 
 __all__ = ["TRANSITIONS", "change_status", "check_in", "get_active", "load_shift", "update_config"]
@@ -25,8 +25,14 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str, str]] = {
 }
 
 
-def _event(shift: Shift, name: str) -> OutEvent:
-    return OutEvent(f"shift:{shift.id}", name, shift.public())
+async def _commit(session: AsyncSession, shift: Shift, name: str) -> list[OutEvent]:
+    """Stage the shift's event with the change, then commit both."""
+    await session.flush()
+    assert shift.id is not None
+    events = [OutEvent(f"shift:{shift.id}", name, shift.public())]
+    stage(session, shift.id, events)
+    await session.commit()
+    return events
 
 
 async def load_shift(session: AsyncSession, shift_id: int, actor: AccessClaims) -> Shift:
@@ -60,8 +66,7 @@ async def check_in(
         await session.rollback()
         raise ApiError(ErrorCode.SHIFT_OPEN, f"truck {truck_id} already has an open shift") from None
     audit.record(session, actor.user_id, "shift.check_in", f"shift:{shift.id}", new=shift.public(), truck_id=truck_id)
-    await session.commit()
-    return shift, [_event(shift, "shift.checked_in")]
+    return shift, await _commit(session, shift, "shift.checked_in")
 
 
 async def get_active(session: AsyncSession, *, truck_id: int, actor: AccessClaims) -> Shift:
@@ -97,9 +102,9 @@ async def change_status(
         new={"status": new_status},
         truck_id=shift.truck_id,
     )
-    await session.commit()
+    await session.flush()
     await session.refresh(shift)
-    return shift, [_event(shift, event)]
+    return shift, await _commit(session, shift, event)
 
 
 async def update_config(
@@ -123,5 +128,4 @@ async def update_config(
         new=shift.config(),
         truck_id=shift.truck_id,
     )
-    await session.commit()
-    return shift, [_event(shift, "shift.config_updated")]
+    return shift, await _commit(session, shift, "shift.config_updated")

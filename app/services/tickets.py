@@ -18,7 +18,7 @@ from app.models import Order, OrderLine, OrderStatusChange, Shift, utcnow
 from app.models.order import OPEN_STATUSES
 from app.security import AccessClaims
 from app.services import audit
-from app.services.events import OutEvent
+from app.services.events import OutEvent, stage
 from app.services.permissions import require_truck_access
 from app.services.stock import alert_event, restore
 
@@ -102,9 +102,12 @@ async def _change(
 
 
 async def _finish(session: AsyncSession, order: Order, event: OutEvent, extra: list[OutEvent]) -> list[OutEvent]:
-    await session.commit()
+    await session.flush()
     (ticket,) = await tickets(session, [order])
-    return [OutEvent(event.topic, event.event, ticket), *extra]
+    events = [OutEvent(event.topic, event.event, ticket), *extra]
+    stage(session, order.shift_id, events)
+    await session.commit()
+    return events
 
 
 async def advance(session: AsyncSession, order: Order, to: str, actor: AccessClaims) -> list[OutEvent]:
@@ -214,7 +217,11 @@ async def advance_ready(session: AsyncSession, shift: Shift, actor: AccessClaims
                 user_id=actor.user_id,
             )
         )
-    await session.commit()
+    await session.flush()
     for order in ready:
         await session.refresh(order)
-    return [OutEvent(f"kds:{shift.id}", "ticket.advanced", t) for t in await tickets(session, ready)]
+    events = [OutEvent(f"kds:{shift.id}", "ticket.advanced", t) for t in await tickets(session, ready)]
+    assert shift.id is not None
+    stage(session, shift.id, events)
+    await session.commit()
+    return events

@@ -7,6 +7,9 @@ Guarantees every implementation owes:
   (at most once per node; the memory broker calls it before returning).
 - ``seq`` on one topic is gap-free within an ``epoch``; a new epoch means history was lost.
 - conflated topics get increasing ``seq`` but no history.
+- a publication carrying a ``guard`` (an increasing number per topic, e.g. an outbox row id) is
+  stored at most once: a guard not above the topic's last one is a repeat and is skipped. A
+  publisher that cannot know whether its last attempt landed (timeout, crash) retries safely.
 - the handler is a plain callable run on the event loop: it must not block.
 """
 
@@ -48,9 +51,19 @@ class Broker(Protocol):
         ...
 
     async def publish(
-        self, topic: str, event: str, data: bytes, *, reliable: bool, ts: float, key: str | None = None
-    ) -> Publication:
+        self,
+        topic: str,
+        event: str,
+        data: bytes,
+        *,
+        reliable: bool,
+        ts: float,
+        key: str | None = None,
+        guard: int | None = None,
+    ) -> Publication | None:
         """Assign ``seq``, store (reliable topics), and fan out to every node; ``key`` is the conflation key.
+
+        Returns None, doing nothing, when ``guard`` is not above the topic's last guard (a repeat).
 
         Raises:
             BrokerUnavailable: nothing was stored or sent.

@@ -25,6 +25,7 @@ class MemoryBroker:
         self._ttl = history_ttl_s
         self._streams: dict[str, Stream] = {}
         self._handler: BrokerEventHandler | None = None
+        self._guards: dict[str, int] = {}
 
     def _stream(self, topic: str) -> Stream:
         stream = self._streams.get(topic)
@@ -36,8 +37,20 @@ class MemoryBroker:
         self._handler = handler  # in-process: never disconnected, so ``on_reconnect`` is never called
 
     async def publish(
-        self, topic: str, event: str, data: bytes, *, reliable: bool, ts: float, key: str | None = None
-    ) -> Publication:
+        self,
+        topic: str,
+        event: str,
+        data: bytes,
+        *,
+        reliable: bool,
+        ts: float,
+        key: str | None = None,
+        guard: int | None = None,
+    ) -> Publication | None:
+        if guard is not None:
+            if guard <= self._guards.get(topic, -1):
+                return None
+            self._guards[topic] = guard
         # No await between seq assignment and delivery: publications of one topic reach
         # the handler in seq order even when many coroutines publish at once.
         pub = self._stream(topic).next(topic, event, data, ts, keep=reliable, key=key)

@@ -36,12 +36,20 @@ __all__ = ["RedisBroker", "redis_client"]
 
 log = logging.getLogger("hub.broker.redis")
 
-# KEYS: meta hash, history list. ARGV: epoch if new, header, data, history size (0: none), ttl, channel.
+# KEYS: meta hash, history list. ARGV: epoch if new, header, data, history size (0: none), ttl, channel,
+# guard (-1: none). A guard not above the topic's last one is a repeat: nothing is done, seq -1 returned.
 _PUBLISH = """
 local epoch = redis.call('HGET', KEYS[1], 'epoch')
 if not epoch then
   epoch = ARGV[1]
   redis.call('HSET', KEYS[1], 'epoch', epoch)
+end
+local guard = tonumber(ARGV[7])
+if guard >= 0 then
+  if guard <= tonumber(redis.call('HGET', KEYS[1], 'guard') or '-1') then
+    return {-1, epoch}
+  end
+  redis.call('HSET', KEYS[1], 'guard', ARGV[7])
 end
 local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
 local entry = seq .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[3]
@@ -150,17 +158,28 @@ class RedisBroker:
         self._reader = asyncio.create_task(self._read_forever(), name="redis-broker-reader")
 
     async def publish(
-        self, topic: str, event: str, data: bytes, *, reliable: bool, ts: float, key: str | None = None
-    ) -> Publication:
+        self,
+        topic: str,
+        event: str,
+        data: bytes,
+        *,
+        reliable: bool,
+        ts: float,
+        key: str | None = None,
+        guard: int | None = None,
+    ) -> Publication | None:
         header = orjson.dumps([ts, event, key])
+        size = self._size if reliable else 0
         try:
             seq, epoch = await self._publish(
                 keys=[self._meta(topic), self._history(topic)],
-                args=[new_epoch(), header, data, self._size if reliable else 0, self._ttl, self._channel(topic)],
+                args=[new_epoch(), header, data, size, self._ttl, self._channel(topic), -1 if guard is None else guard],
             )
         except (RedisError, OSError) as exc:
             self._lost(exc)
             raise BrokerUnavailable(f"redis: {exc}") from exc
+        if int(seq) < 0:
+            return None
         return Publication(topic, int(seq), _text(epoch), event, data, ts, key)
 
     def publish_volatile(self, topic: str, event: str, data: bytes, *, ts: float, key: str) -> None:

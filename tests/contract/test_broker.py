@@ -12,6 +12,7 @@ import pytest
 from hub.broker import Broker, create_broker
 from hub.history import Publication
 from tests.conftest import service_url
+from tests.support.brokers import stored
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -30,7 +31,7 @@ async def test_publish_assigns_gap_free_seq_and_delivers_in_order(broker: Broker
     got: list[Publication] = []
     await broker.start(got.append)
     await broker.subscribe(["kds:1"])
-    pubs = [await broker.publish("kds:1", "e", b'{"n":%d}' % i, reliable=True, ts=time.time()) for i in range(3)]
+    pubs = [await stored(broker, "kds:1", "e", b'{"n":%d}' % i, reliable=True, ts=time.time()) for i in range(3)]
     assert [p.seq for p in pubs] == [1, 2, 3] and len({p.epoch for p in pubs}) == 1
     await _until(lambda: len(got) == 3)
     assert [p.seq for p in got] == [1, 2, 3] and got[0].data == b'{"n":0}'
@@ -39,15 +40,32 @@ async def test_publish_assigns_gap_free_seq_and_delivers_in_order(broker: Broker
 async def test_concurrent_publishers_get_distinct_consecutive_seqs(broker: Broker) -> None:
     await broker.start(lambda pub: None)
     pubs = await asyncio.gather(
-        *(broker.publish("kds:2", "e", b"{}", reliable=True, ts=time.time()) for _ in range(50))
+        *(stored(broker, "kds:2", "e", b"{}", reliable=True, ts=time.time()) for _ in range(50))
     )
     assert sorted(p.seq for p in pubs) == list(range(1, 51))
+
+
+async def test_a_guard_stores_a_publication_once(broker: Broker) -> None:
+    """A publisher that cannot tell whether its last attempt landed retries with the same guard."""
+    got: list[Publication] = []
+    await broker.start(got.append)
+    await broker.subscribe(["kds:12"])
+    first = await stored(broker, "kds:12", "a", b"1", reliable=True, ts=time.time(), guard=10)
+    assert await broker.publish("kds:12", "a", b"1", reliable=True, ts=time.time(), guard=10) is None
+    assert await broker.publish("kds:12", "old", b"0", reliable=True, ts=time.time(), guard=9) is None
+    other_topic = await stored(broker, "kds:13", "a", b"1", reliable=True, ts=time.time(), guard=10)
+    second = await stored(broker, "kds:12", "b", b"2", reliable=True, ts=time.time(), guard=11)
+    unguarded = await stored(broker, "kds:12", "c", b"3", reliable=True, ts=time.time())
+    assert (first.seq, second.seq, unguarded.seq, other_topic.seq) == (1, 2, 3, 1)
+    history = await broker.history("kds:12", 0)
+    assert [p.event for p in history.publications] == ["a", "b", "c"]
+    await _until(lambda: [p.event for p in got if p.topic == "kds:12"] == ["a", "b", "c"])
 
 
 async def test_history_after_a_position_and_its_bounds(broker: Broker) -> None:
     await broker.start(lambda pub: None)
     for _ in range(7):
-        await broker.publish("kds:3", "e", b"{}", reliable=True, ts=time.time())
+        await stored(broker, "kds:3", "e", b"{}", reliable=True, ts=time.time())
     result = await broker.history("kds:3", 4)
     assert [p.seq for p in result.publications] == [5, 6, 7] and result.top.seq == 7
     kept = await broker.history("kds:3", 0)
@@ -57,8 +75,8 @@ async def test_history_after_a_position_and_its_bounds(broker: Broker) -> None:
 
 async def test_topics_are_independent_and_conflated_topics_keep_no_history(broker: Broker) -> None:
     await broker.start(lambda pub: None)
-    await broker.publish("kds:4", "e", b"{}", reliable=True, ts=time.time())
-    gps = await broker.publish("gps:fleet", "gps.position", b"{}", reliable=False, ts=time.time(), key="7")
+    await stored(broker, "kds:4", "e", b"{}", reliable=True, ts=time.time())
+    gps = await stored(broker, "gps:fleet", "gps.position", b"{}", reliable=False, ts=time.time(), key="7")
     assert gps.seq == 1 and gps.key == "7"
     assert (await broker.history("gps:fleet", 0)).publications == []
     assert (await broker.position("kds:5")).seq == 0
@@ -69,7 +87,7 @@ async def test_topics_subscribed_before_start_are_delivered(broker: Broker) -> N
     await broker.subscribe(["kds:8"])
     await broker.start(got.append)
     await _settle(broker)
-    await broker.publish("kds:8", "e", b"{}", reliable=True, ts=time.time())
+    await stored(broker, "kds:8", "e", b"{}", reliable=True, ts=time.time())
     await _until(lambda: len(got) == 1)
 
 
@@ -101,8 +119,8 @@ async def test_a_second_node_shares_seq_history_and_live_events(broker: Broker) 
     try:
         await other.subscribe(["kds:9"])
         await _settle(other)
-        first = await broker.publish("kds:9", "e", b"{}", reliable=True, ts=time.time())
-        second = await other.publish("kds:9", "e", b"{}", reliable=True, ts=time.time())
+        first = await stored(broker, "kds:9", "e", b"{}", reliable=True, ts=time.time())
+        second = await stored(other, "kds:9", "e", b"{}", reliable=True, ts=time.time())
         assert (first.seq, second.seq) == (1, 2) and first.epoch == second.epoch
         await _until(lambda: len(got) == 2)
         assert [p.seq for p in got] == [1, 2]

@@ -1,4 +1,4 @@
-"""Redis stops and comes back in the middle of a stream of tickets (issue 6 "Redis trouble").
+"""Redis stops and comes back in the middle of a stream of tickets: orders keep being taken, none is lost.
 
 Two hub nodes (two real uvicorn servers) share one database and a Redis of the test's own,
 which the test kills (-9) and restarts while kitchens keep ordering through both nodes.
@@ -42,23 +42,26 @@ async def _metrics(server: RunningServer) -> str:
 
 
 class Kitchen:
-    """Orders through both nodes in turn until stopped; remembers what was accepted and what was refused."""
+    """Orders through both nodes in turn until stopped; every order must be accepted, Redis or not.
+
+    Remembers which were accepted with delivery pending (committed to the outbox while the broker
+    was down: the relay publishes them once it is back).
+    """
 
     def __init__(self, clients: list[httpx.AsyncClient], shift_id: int) -> None:
         self.clients, self.shift_id = clients, shift_id
         self.accepted: list[int] = []
-        self.refused: list[httpx.Response] = []
+        self.pending: list[int] = []
         self.stop = asyncio.Event()
 
     async def run(self) -> None:
         i = 0
         while not self.stop.is_set():
             response = await order(self.clients[i % 2], self.shift_id, (8, 1))
-            if response.status_code == 201:
-                self.accepted.append(response.json()["id"])
-            else:
-                assert response.status_code == 503, response.text
-                self.refused.append(response)
+            assert response.status_code == 201, response.text
+            self.accepted.append(response.json()["id"])
+            if response.headers.get("hub-delivery") == "pending":
+                self.pending.append(response.json()["id"])
             i += 1
             await asyncio.sleep(20 * MS)
 
@@ -97,7 +100,7 @@ async def test_redis_restart_mid_stream_loses_no_ticket(settings: Settings, tmp_
             assert metric(await _metrics(node_a), "hub_broker_up") == 0
             snapshot = await http_a.get(f"/api/shifts/{shift_id}/kds")  # needs the topic's seq from Redis
             assert snapshot.status_code == 503 and snapshot.json()["error"]["code"] == "unavailable"
-            await wait_until(lambda: len(kitchen.refused) >= 3, timeout=WAIT)  # writes refused while down, not lost
+            await wait_until(lambda: len(kitchen.pending) >= 3, timeout=WAIT)  # sales go on while Redis is down
             during = len(kitchen.accepted)
 
             await redis.start()
@@ -106,9 +109,6 @@ async def test_redis_restart_mid_stream_loses_no_ticket(settings: Settings, tmp_
             kitchen.stop.set()
             await producing
 
-        for response in kitchen.refused:
-            assert response.json()["error"]["code"] == "unavailable"
-            assert response.headers["retry-after"]
         for ws, top in zip(tablets, tops, strict=True):
             frames = await _created(ws, set(kitchen.accepted))
             seqs = [f["seq"] for f in frames]

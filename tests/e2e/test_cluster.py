@@ -5,39 +5,20 @@ from __future__ import annotations
 import asyncio
 import signal
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from app.settings import Settings
-from tests.conftest import service_url
-from tests.support.backends import PostgresDatabases
+from tests.conftest import CLUSTER_HEARTBEAT_S
 from tests.support.kitchen import open_shift, order, subscribe
 from tests.support.nodes import HubProcess, hub_process
 from tests.support.server import closed_with, command, recv
 from tests.support.timing import MS, wait_until
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
-
-HEARTBEAT_S = 1.0  # presence of a dead node must go within about two heartbeats: keep the test short
-
-
-@pytest.fixture
-def cluster_settings(postgres: PostgresDatabases, pg_template: str) -> Iterator[Settings]:
-    name = postgres.create(template=pg_template)
-    try:
-        yield Settings(
-            database_url=postgres.url(name),
-            broker_url=service_url("HUB_TEST_REDIS_URL"),
-            redis_namespace=f"c{uuid.uuid4().hex[:10]}",
-            heartbeat_s=HEARTBEAT_S,
-            drain_s=2.0,
-        )
-    finally:
-        postgres.drop(name)
 
 
 @pytest.fixture
@@ -168,7 +149,7 @@ async def test_sigkill_of_node_b_loses_nothing_acknowledged(nodes: tuple[HubProc
         loop = asyncio.get_running_loop()
         killed_at = loop.time()
         while await b_members():  # polled at 10/s: well under the command rate limit
-            assert loop.time() - killed_at <= 3 * HEARTBEAT_S, "a dead node's member outlived two heartbeats"
+            assert loop.time() - killed_at <= 3 * CLUSTER_HEARTBEAT_S, "a dead node's member outlived two heartbeats"
             await asyncio.sleep(100 * MS)
 
 

@@ -40,6 +40,7 @@ class PrivateRedis:
         if binary is None:
             pytest.fail("redis-server not installed: these tests restart a Redis of their own")
         args = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.dir), "--save", ""]
+        args += ["--enable-debug-command", "yes"]  # DEBUG SLEEP: a Redis that stalls
         args += ["--appendonly", "yes", "--appendfsync", "always"] if self.persistent else ["--appendonly", "no"]
         self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = Redis.from_url(self.url)

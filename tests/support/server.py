@@ -56,6 +56,12 @@ class RunningServer:
     async def token(self, username: str) -> str:
         return str((await self.login(username))["access_token"])
 
+    async def connect_raw(self, token: str) -> ClientConnection:
+        """Open a socket and send hello without waiting for its answer (a refusal is read with ``closed_with``)."""
+        ws = await websockets.connect(self.ws_url, max_size=None)
+        await ws.send(orjson.dumps({"type": "hello", "id": "hello", "token": token}).decode())
+        return ws
+
     async def connect(self, token: str, *, device: dict[str, Any] | None = None, **kw: Any) -> ClientConnection:
         """Open a socket and complete hello/welcome."""
         ws = await websockets.connect(self.ws_url, max_size=None, **kw)

@@ -1,17 +1,15 @@
-"""Continuity (gap filling from history) and redelivery (committed events the broker refused), built alone."""
+"""Continuity (gap filling from history), built alone."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from hub.broker.base import BrokerUnavailable
 from hub.broker.memory import MemoryBroker
 from hub.continuity import Continuity
 from hub.history import Publication
 from hub.protocol.commands import Position
-from hub.redelivery import Redelivery
 from hub.tasks import TaskSet
+from tests.support.brokers import stored
 from tests.support.timing import wait_until
 
 
@@ -32,7 +30,7 @@ async def _setup() -> tuple[MemoryBroker, Continuity, list[int], list[str], list
 
 async def test_a_skipped_seq_is_read_back_from_history_and_delivered_in_order() -> None:
     broker, continuity, delivered, lost, outcomes = await _setup()
-    pubs = [await broker.publish("t", "e", b"1", reliable=True, ts=time.time()) for _ in range(3)]
+    pubs = [await stored(broker, "t", "e", b"1", reliable=True, ts=time.time()) for _ in range(3)]
     continuity.follow("t", Position(0, pubs[0].epoch))
     assert continuity.admit(pubs[0])  # in order: delivered by the caller
     assert not continuity.admit(pubs[2])  # seq 2 was lost on the live channel: held, 2 read back
@@ -42,7 +40,7 @@ async def test_a_skipped_seq_is_read_back_from_history_and_delivered_in_order() 
 
 async def test_a_gap_history_no_longer_covers_closes_the_topic() -> None:
     broker, continuity, delivered, lost, outcomes = await _setup()
-    pubs = [await broker.publish("t", "e", b"1", reliable=True, ts=time.time()) for _ in range(6)]  # history keeps 3
+    pubs = [await stored(broker, "t", "e", b"1", reliable=True, ts=time.time()) for _ in range(6)]  # history keeps 3
     continuity.follow("t", Position(0, pubs[0].epoch))
     assert continuity.admit(pubs[0])
     assert not continuity.admit(pubs[5])
@@ -52,26 +50,7 @@ async def test_a_gap_history_no_longer_covers_closes_the_topic() -> None:
 
 async def test_a_new_epoch_closes_the_topic() -> None:
     broker, continuity, delivered, lost, _ = await _setup()
-    await broker.publish("t", "e", b"1", reliable=True, ts=time.time())
+    await stored(broker, "t", "e", b"1", reliable=True, ts=time.time())
     continuity.follow("t", Position(1, "an-epoch-the-broker-lost"))
     assert not continuity.admit(Publication("t", 2, "a-new-epoch", "e", b"2", 0.0))
     await wait_until(lambda: lost == ["t"])
-
-
-async def test_refused_events_wait_in_order_until_the_broker_answers() -> None:
-    published: list[str] = []
-    broker_up = asyncio.Event()
-
-    async def publish(topic: str, event: str, data: object) -> None:
-        if not broker_up.is_set():
-            raise BrokerUnavailable("down")
-        published.append(event)
-
-    redelivery = Redelivery(publish, TaskSet(), wait_s=0.05)
-    assert await redelivery.publish_all([("t", "a", None), ("t", "b", None)]) == 2
-    assert await redelivery.publish_all([("t", "c", None)]) == 1  # behind the queue, never before it
-    assert len(redelivery) == 3 and published == []
-    broker_up.set()
-    await wait_until(lambda: len(redelivery) == 0)
-    assert published == ["a", "b", "c"]
-    assert await redelivery.publish_all([("t", "d", None)]) == 0 and published[-1] == "d"

@@ -1,0 +1,146 @@
+"""The outbox relay: publishes committed events in commit order, from any node, at most once each.
+
+Two callers share one method, :meth:`Relay.flush`, always under the shift's lock:
+- the request that committed a change, right after its commit, so a tablet sees the change
+  before the REST call returns whenever the broker is up;
+- a sweep every ``interval_s`` on every node, for rows older than ``settle_s``: events whose
+  request could not publish them (broker down, node killed between commit and publish).
+
+Each row is published with its id as the broker's repeat guard, then deleted. A relay that
+dies after publishing and before deleting leaves rows the next flush publishes again: the
+broker skips them (``Broker.publish(guard=…)``), so no event is doubled on the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import delete, func
+from sqlmodel import col, select
+
+from app.db import Database
+from app.metrics import OutboxMetrics
+from app.models.outbox import OutboxEvent
+from app.services.serial import ShiftLocks
+from hub.broker.base import BrokerUnavailable
+from hub.errors import ProtocolError
+from hub.hub import Hub
+
+__all__ = ["Backlog", "Relay"]
+
+log = logging.getLogger("app.relay")
+
+_BATCH = 200
+_SHIFTS_PER_SWEEP = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """What waits in the outbox: how many events, and the age of the oldest (0 when none)."""
+
+    pending: int = 0
+    oldest_s: float = 0.0
+
+
+class Relay:
+    def __init__(
+        self,
+        db: Database,
+        hub: Hub,
+        locks: ShiftLocks,
+        *,
+        metrics: OutboxMetrics | None = None,
+        interval_s: float = 0.5,
+        settle_s: float = 1.0,
+    ) -> None:
+        self._metrics = metrics
+        self._db = db
+        self._hub = hub
+        self._locks = locks
+        self._interval_s = interval_s
+        self._settle_s = settle_s
+        self.backlog = Backlog()
+        self._failing = False
+
+    async def flush(self, shift_id: int) -> bool:
+        """Publish the shift's pending events in order; the caller holds the shift's lock.
+
+        Returns True when none is left, False when the broker refused (the rest waits for a sweep).
+        """
+        while True:
+            async with self._db.session() as session:
+                rows = (
+                    await session.exec(
+                        select(OutboxEvent)
+                        .where(OutboxEvent.shift_id == shift_id)
+                        .order_by(col(OutboxEvent.id))
+                        .limit(_BATCH)
+                    )
+                ).all()
+            if not rows:
+                return True
+            done: list[int] = []
+            try:
+                for row in rows:
+                    assert row.id is not None
+                    try:
+                        await self._hub.publish_encoded(row.topic, row.event, row.data, guard=row.id)
+                    except ProtocolError as exc:  # a topic the hub no longer knows: never block the shift on it
+                        log.error("dropping outbox event %d (%s on %s): %s", row.id, row.event, row.topic, exc)
+                    done.append(row.id)
+            except BrokerUnavailable:
+                return False
+            finally:
+                if done:
+                    await self._forget(done)
+            if len(rows) < _BATCH:
+                return True
+
+    async def _forget(self, ids: list[int]) -> None:
+        async with self._db.session() as session:
+            await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(ids)))
+            await session.commit()
+
+    async def sweep(self) -> Backlog:
+        """Flush every shift with events older than ``settle_s``; returns the backlog seen before."""
+        async with self._db.session() as session:
+            count, oldest = (await session.exec(select(func.count(), func.min(OutboxEvent.created_at)))).one()
+            stale = time.time() - self._settle_s
+            shifts = (
+                await session.exec(
+                    select(OutboxEvent.shift_id)
+                    .where(OutboxEvent.created_at < stale)
+                    .distinct()
+                    .limit(_SHIFTS_PER_SWEEP)
+                )
+            ).all()
+        self.backlog = Backlog(int(count), max(0.0, time.time() - oldest) if oldest is not None else 0.0)
+        if self._metrics is not None:
+            self._metrics.pending.set(self.backlog.pending)
+            self._metrics.oldest.set(self.backlog.oldest_s)
+        for shift_id in shifts:
+            if not self._hub.broker_up:
+                break
+            async with self._locks.hold(shift_id):
+                await self.flush(shift_id)
+        return self.backlog
+
+    async def run(self) -> None:
+        """Sweep forever; one warning when sweeping starts failing (database down), one line when it recovers."""
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database or the lock is unreachable: try again next tick
+                if not self._failing:
+                    log.warning("outbox relay cannot sweep (%s: %s); retrying", type(exc).__name__, exc)
+                self._failing = True
+                continue
+            if self._failing:
+                log.info("outbox relay sweeping again")
+            self._failing = False
