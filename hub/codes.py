@@ -12,6 +12,7 @@ __all__ = [
     "APPLICATION_CLOSE_CODES",
     "CLOSE_CODE_EXPLANATIONS",
     "ERRORS_THAT_CLOSE",
+    "ERROR_CODE_EXPLANATIONS",
     "RECONNECT_CODES",
     "RFC_CLOSE_CODE_EXPLANATIONS",
     "SENDABLE_RFC_CLOSE_CODES",
@@ -30,6 +31,18 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     RATE_LIMITED = "rate_limited"
     INTERNAL = "internal"
+
+
+ERROR_CODE_EXPLANATIONS: dict[ErrorCode, str] = {
+    ErrorCode.BAD_REQUEST: "not JSON, not an object, unknown type, missing or ill-typed field, binary frame, "
+    "GPS out of range; the connection stays open",
+    ErrorCode.UNAUTHORIZED: "bad or expired token; the connection is closed 4401",
+    ErrorCode.FORBIDDEN: "topic or action not allowed for this user; the connection stays open",
+    ErrorCode.NOT_FOUND: "unknown topic family or resource; the connection stays open",
+    ErrorCode.RATE_LIMITED: "over a per-connection limit (commands/s, GPS pings/s); stays open, "
+    "sustained abuse is closed 4429",
+    ErrorCode.INTERNAL: "the server's own fault, logged with the connection id; the connection stays open",
+}
 
 
 class CloseCode(IntEnum):

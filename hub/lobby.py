@@ -86,26 +86,24 @@ class Lobby:
     def welcome(self, conn: Connection, command_id: CommandId) -> bytes:
         assert conn.principal is not None
         cfg = self._config
-        frame: dict[str, Any] = {
-            "type": "welcome",
-            "conn_id": conn.conn_id,
-            "node": cfg.node_id,
-            "user": dict(conn.principal.public),
-            "heartbeat_s": cfg.heartbeat_s,
-            "limits": {
-                "max_frame_bytes": cfg.max_frame_bytes,
-                "max_subscriptions": cfg.max_subscriptions,
-                "commands_per_s": cfg.commands_per_s,
-                "gps_per_s": cfg.gps_per_s,
-                "outbound_queue": cfg.outbound_queue,
-                "history_size": cfg.history_size,
-                "history_ttl_s": cfg.history_ttl_s,
-            },
-            "server_time": time.time(),
+        limits = {
+            "max_frame_bytes": cfg.max_frame_bytes,
+            "max_subscriptions": cfg.max_subscriptions,
+            "commands_per_s": cfg.commands_per_s,
+            "gps_per_s": cfg.gps_per_s,
+            "outbound_queue": cfg.outbound_queue,
+            "history_size": cfg.history_size,
+            "history_ttl_s": cfg.history_ttl_s,
         }
-        if command_id is not None:
-            frame["id"] = command_id
-        return frames.encode(frame)
+        return frames.encode_welcome(
+            conn.conn_id,
+            cfg.node_id,
+            conn.principal.public,
+            heartbeat_s=cfg.heartbeat_s,
+            limits=limits,
+            server_time=time.time(),
+            cid=command_id,
+        )
 
     def opened(self, conn: Connection) -> None:
         self._registry.add(conn)
