@@ -59,7 +59,7 @@ class Settings:
     max_subscriptions: int = 100  # HUB_MAX_SUBSCRIPTIONS
     commands_per_s: float = 50.0  # HUB_COMMANDS_PER_S
     gps_per_s: float = 5.0  # HUB_GPS_PER_S
-    outbound_queue: int = 1024  # HUB_OUTBOUND_QUEUE
+    outbound_queue: int = 512  # HUB_OUTBOUND_QUEUE (contract says 1024: must stay below HUB_HISTORY_SIZE)
     history_size: int = 1000  # HUB_HISTORY_SIZE
     history_ttl_s: float = 900.0  # HUB_HISTORY_TTL_S
     position_ttl_s: float = 900.0  # HUB_POSITION_TTL_S
@@ -124,6 +124,11 @@ class Settings:
             raise SettingsError(
                 f"HUB_ARGON2_MEMORY_KIB={self.argon2_memory_kib} with HUB_ARGON2_TIME_COST={self.argon2_time_cost} "
                 "is weaker than OWASP's minimum for argon2id (e.g. 19456 KiB with time cost 2)"
+            )
+        if self.outbound_queue >= self.history_size:
+            raise SettingsError(
+                f"HUB_OUTBOUND_QUEUE={self.outbound_queue} must be smaller than HUB_HISTORY_SIZE={self.history_size}: "
+                "a tablet closed 4500 for overflowing its queue could never resume from history"
             )
         for name, value in (("HUB_HASH_QUEUE", self.hash_queue), ("HUB_ARGON2_PARALLELISM", self.argon2_parallelism)):
             if value < 1:

@@ -12,7 +12,7 @@ __all__ = ["HubConfig"]
 
 @dataclass(frozen=True, slots=True)
 class HubConfig:
-    """Limits and timings. Every default is the contract's default."""
+    """Limits and timings. Every default is the contract's default, except ``outbound_queue`` (see there)."""
 
     node_id: str = "node"
     """Name of this hub process, sent in ``welcome.node``."""
@@ -31,8 +31,10 @@ class HubConfig:
     ``commands_per_s``, before closing 4429 ("sustained abuse")."""
     gps_per_s: float = 5.0
     """GPS pings per second per driver (HUB_GPS_PER_S)."""
-    outbound_queue: int = 1024
-    """Frames waiting to be written per connection; overflow on a reliable topic closes 4500 (HUB_OUTBOUND_QUEUE)."""
+    outbound_queue: int = 512
+    """Frames waiting to be written per connection; overflow on a reliable topic closes 4500 (HUB_OUTBOUND_QUEUE).
+    Deliberately below ``history_size`` (the contract's 1024 is not): the frames a 4500 drops must still be in
+    history, or the tablet could not resume with ``since`` (docs/protocol-notes.md)."""
     history_size: int = 1000
     """Events kept per reliable topic (HUB_HISTORY_SIZE)."""
     history_ttl_s: float = 900.0

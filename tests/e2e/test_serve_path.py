@@ -6,12 +6,14 @@ command line exercises (uvloop's transports, the process's own signal handling).
 
 from __future__ import annotations
 
+import asyncio
+import sys
 from dataclasses import replace
 
 import pytest
 
 from app.settings import Settings
-from tests.support.nodes import hub_process
+from tests.support.nodes import ROOT, hub_process, process_env
 from tests.support.server import command, recv
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
@@ -34,3 +36,17 @@ async def test_send_buffer_cap_under_the_real_serve_path_still_delivers(settings
         events = [await recv(tablet) for _ in range(10)]
         assert [e["data"]["i"] for e in events] == list(range(10))
         assert [e["seq"] for e in events] == list(range(1, 11))
+
+
+@pytest.mark.timeout(60)
+async def test_an_outbound_queue_as_long_as_history_refuses_to_start_in_one_line() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "serve", cwd=ROOT, env=process_env(HUB_OUTBOUND_QUEUE="1024"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert err.decode().splitlines() == [
+        "fusionx-hub: configuration error: HUB_OUTBOUND_QUEUE=1024 must be smaller than HUB_HISTORY_SIZE=1000: "
+        "a tablet closed 4500 for overflowing its queue could never resume from history"
+    ]
