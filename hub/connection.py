@@ -187,6 +187,7 @@ class Connection:
         self.session.transition(OPEN)
         self.push(self.host.welcome(self, hello.id))
         self.transport.on_drain(self.drain)
+        self.transport.on_stall(self.sender.stalled)
         self.host.opened(self)
         self.log.info("connection open user=%s device=%s", principal.user_id, hello.device and hello.device.id)
 
