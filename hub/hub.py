@@ -39,6 +39,7 @@ from hub.fanout import Fanout
 from hub.history import Publication
 from hub.lobby import Lobby
 from hub.metrics import HubMetrics
+from hub.offline import OfflineBook
 from hub.presence.base import PresenceStore
 from hub.protocol.commands import CommandId, CommandSpec, Position, core_commands
 from hub.protocol.table import CommandTable
@@ -108,9 +109,10 @@ class Hub:
         for spec, inline in extra:
             if inline is not None:
                 handlers.add_inline(spec.command, inline)
+        self._offline = OfflineBook(devices, self.tasks, connected=registry.has_device)
         self._lobby = Lobby(
             config=config, registry=registry, subscriptions=subscriptions, handlers=handlers,
-            authenticator=authenticator, devices=devices, metrics=metrics,
+            authenticator=authenticator, devices=devices, offline=self._offline, metrics=metrics,
         )  # fmt: skip
         table = CommandTable([*core_commands(config.device_kinds), *(spec for spec, _ in extra)])
         self._kit = ConnectionKit(config, table, corker, stats, self.tasks, metrics)
@@ -146,6 +148,7 @@ class Hub:
         self.heartbeat.stop()
         if len(self._redelivery):
             log.error("stopping with %d committed events never delivered (broker down)", len(self._redelivery))
+        await self._offline.flush(end - time.monotonic())  # the devices that went offline: one last write
         await self.tasks.cancel_all(max(0.0, end - time.monotonic()), "hub draining")
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:

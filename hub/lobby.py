@@ -18,6 +18,7 @@ from hub.config import HubConfig
 from hub.connection import Connection
 from hub.errors import CloseConnection, HubError
 from hub.metrics import HubMetrics
+from hub.offline import OfflineBook
 from hub.protocol import frames
 from hub.protocol.commands import Command, CommandId
 from hub.registry import Registry
@@ -36,6 +37,7 @@ class Lobby:
         handlers: CommandHandlers,
         authenticator: Authenticator,
         devices: DeviceTracker,
+        offline: OfflineBook,
         metrics: HubMetrics,
     ) -> None:
         self._config = config
@@ -44,6 +46,7 @@ class Lobby:
         self._handlers = handlers
         self._authenticator = authenticator
         self._devices = devices
+        self._offline = offline
         self._metrics = metrics
 
     async def authenticate(self, token: str, command_id: CommandId) -> Principal:
@@ -75,6 +78,7 @@ class Lobby:
                 error=ErrorCode.RATE_LIMITED,
             )
         if conn.device is not None:
+            self._offline.cancel((principal.user_id, conn.device.id))  # back before its offline mark was written
             try:
                 await self._devices.connected(principal, conn.device)
             except HubError as exc:
@@ -121,11 +125,10 @@ class Lobby:
         if last_device_socket is None:  # never opened (refused, or gone during the handshake)
             return
         self._metrics.connections.labels(conn.kind).dec()
+        if last_device_socket and conn.device is not None and conn.principal is not None:
+            # Written behind, in batches; recorded before any await so a hello of the same device cannot slip
+            # between its socket leaving the registry and its offline mark being queued.
+            self._offline.add((conn.principal.user_id, conn.device.id))
         for topic in list(conn.topics):
             await self._subscriptions.detach(conn, topic)
-        if last_device_socket and conn.device is not None and conn.principal is not None:
-            try:
-                await self._devices.disconnected(conn.principal, conn.device)
-            except Exception:
-                conn.log.exception("device disconnect bookkeeping failed")
         conn.log.info("connection closed code=%s by=%s", code, by)
