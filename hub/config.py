@@ -42,7 +42,8 @@ class HubConfig:
     position_ttl_s: float = 900.0
     """Age after which a driver position is forgotten (HUB_POSITION_TTL_S)."""
     drain_s: float = 10.0
-    """Time allowed for a graceful shutdown (HUB_DRAIN_S)."""
+    """Time allowed for a graceful shutdown, from SIGTERM to exit (HUB_DRAIN_S): shared by the web server's
+    phase (:attr:`server_drain_s`) and the hub's (:attr:`hub_drain_s`), which run one after the other."""
     send_buffer_bytes: int = 0
     """Per-socket cap on bytes queued for the network (kernel SO_SNDBUF and the transport's high-water
     mark); beyond it frames wait in the hub's bounded, conflating outbox. 0 keeps the OS and asyncio
@@ -58,3 +59,18 @@ class HubConfig:
     """Open connections one user may hold on this node; one more is refused with 4429 (HUB_MAX_SOCKETS_PER_USER)."""
     touch_interval_s: float = 30.0
     """How often live connections report ``last_seen`` of their device to the application."""
+
+    @property
+    def server_drain_s(self) -> float:
+        """The web server's share of ``drain_s`` (60 %): stop accepting, send every socket its 1001 after what
+        is queued, wait for the peers' answers and for requests in flight (uvicorn's graceful timeout)."""
+        return self.drain_s * _SERVER_DRAIN_SHARE
+
+    @property
+    def hub_drain_s(self) -> float:
+        """The rest (40 %), for the application's shutdown: stragglers, the devices gone offline (one write),
+        cancelling tasks, closing the broker and the database. The phases used to get ``drain_s`` each."""
+        return self.drain_s - self.server_drain_s
+
+
+_SERVER_DRAIN_SHARE = 0.6

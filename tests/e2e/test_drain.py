@@ -25,6 +25,7 @@ from app.models import Device
 from app.settings import Settings
 from tests.support.nodes import hub_process
 from tests.support.rawclient import RawClient
+from tests.support.server import closed_with, command
 
 pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
 
@@ -112,3 +113,36 @@ async def test_sigterm_with_thousands_of_sockets_stays_within_the_drain_budget(
 def _aware(moment: datetime) -> datetime:
     """SQLite hands back naive UTC datetimes, Postgres aware ones."""
     return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+@pytest.mark.timeout(90)
+async def test_a_tablet_that_stopped_reading_cannot_stretch_the_drain(settings: Settings) -> None:
+    """Its 1001 waits behind frames it never takes. The web server's phase and the hub's used to wait
+    ``HUB_DRAIN_S`` each for it; they now share one budget, and the other tablets still get their 1001."""
+    stall = replace(settings, node_id="stall", drain_s=DRAIN_S, heartbeat_s=600.0)
+    async with hub_process(stall, HUB_COMMANDS_PER_S="100000") as node:
+        healthy = await node.as_user("cook2")
+        manager = await node.as_user("manager")
+        slow = await RawClient.connect(node.port, rcvbuf=4096, limit=1024)
+        await slow.send({"type": "hello", "token": await node.token("chef")})
+        assert (await slow.read_json())["type"] == "welcome"
+        await slow.send({"type": "subscribe", "id": 1, "topic": "notice:1"})
+        assert (await slow.read_json())["type"] == "subscribed"
+        for i in range(120):  # 6 MB it never reads: more than the kernel holds, fewer frames than its outbox
+            frame = {
+                "type": "publish",
+                "id": i,
+                "topic": "notice:1",
+                "event": "notice.posted",
+                "data": {"t": "n" * 50_000},
+            }
+            assert (await command(manager, frame))["type"] == "published"
+        started = time.monotonic()
+        node.proc.send_signal(signal.SIGTERM)
+        code, _ = await closed_with(healthy, timeout=DRAIN_S)
+        await asyncio.wait_for(node.proc.wait(), DRAIN_S + 30)
+        took = time.monotonic() - started
+        slow.close()
+    print(f"drain with a stalled tablet, HUB_DRAIN_S={DRAIN_S}: {took:.2f} s")
+    assert code == 1001
+    assert took < DRAIN_S + MARGIN_S
