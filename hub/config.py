@@ -55,6 +55,10 @@ class HubConfig:
     """Values ``hello``'s ``device.kind`` may take (the application's vocabulary); empty: any short word."""
     allowed_origins: tuple[str, ...] = ()
     """Browser ``Origin`` values accepted on ``/ws``; others get 403. Empty: any (HUB_ALLOWED_ORIGINS)."""
+    max_pending_hellos: int = 100
+    """Hellos waiting for the application at once (authentication, device registration: the database); one
+    more is closed 1013 at once rather than queued behind work its client will have given up on
+    (HUB_MAX_PENDING_HELLOS; 0: no limit)."""
     max_sockets_per_user: int = 50
     """Open connections one user may hold on this node; one more is refused with 4429 (HUB_MAX_SOCKETS_PER_USER)."""
     touch_interval_s: float = 30.0

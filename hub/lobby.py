@@ -8,7 +8,8 @@ who a token belongs to and which devices may register are the application's (``A
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hub.auth import Authenticator, DeviceTracker, Principal
@@ -48,6 +49,28 @@ class Lobby:
         self._devices = devices
         self._offline = offline
         self._metrics = metrics
+        self._pending_hellos = 0
+
+    @contextmanager
+    def admitting(self) -> Iterator[None]:
+        """One of at most ``max_pending_hellos`` hellos waiting for the application (its database).
+
+        In a reconnect storm every tablet says hello at once; queued behind the database pool, most
+        would time out on the client's side and retry, each retry adding to the queue. Refused at once
+        with 1013, the client backs off with jitter and tries again (any node).
+
+        Raises:
+            CloseConnection: 1013, counted in ``hub_overload_refusals_total{what="hello"}``.
+        """
+        limit = self._config.max_pending_hellos
+        if limit and self._pending_hellos >= limit:
+            self._metrics.overload_refusals.labels("hello").inc()
+            raise CloseConnection(CloseCode.TRY_AGAIN_LATER, "node overloaded: reconnect later")
+        self._pending_hellos += 1
+        try:
+            yield
+        finally:
+            self._pending_hellos -= 1
 
     async def authenticate(self, token: str, command_id: CommandId) -> Principal:
         """The principal of an access token; a bad one ends the connection (protocol.md §2.5: error then 4401).
