@@ -79,7 +79,7 @@ async def test_a_tablet_that_stops_reading_is_closed_4500_not_4408_under_the_rea
 ) -> None:
     """Kernel buffers hide megabytes, so a stalled tablet's outbox may never overflow before the heartbeat
     gives up on it. With frames still unwritten when that happens, the story is "not reading" (4500)."""
-    heartbeat_s = 3.0
+    heartbeat_s = 5.0  # long enough for the 6 MB to be queued before the heartbeat can give up
     stall = replace(settings, node_id="stall", heartbeat_s=heartbeat_s)
     async with hub_process(stall, HUB_COMMANDS_PER_S="100000") as node:
         manager = await node.as_user("manager")
