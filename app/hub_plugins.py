@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -44,6 +44,7 @@ TOPIC_FAMILIES = [
 _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})
 _TRUCK_CACHE_S = 60.0
+_OFFLINE_CHUNK = 1000  # device pairs per UPDATE: 2000 bound values, far below SQLite's and asyncpg's limits
 
 log = logging.getLogger("app.hub")
 
@@ -206,13 +207,17 @@ class DbDevices:
                 )
             await session.commit()
 
-    async def disconnected(self, principal: Principal, device: HelloDevice) -> None:
+    async def disconnected(self, devices: list[tuple[int, str]]) -> None:
+        """One session and one UPDATE per chunk for a whole batch (a drain closes thousands of sockets at once)."""
+        now = utcnow()
         async with self._db.session() as session:
-            await session.exec(
-                update(Device)
-                .where(col(Device.user_id) == principal.user_id, col(Device.device_id) == device.id)
-                .values(last_seen=utcnow(), online=False)
-            )
+            for start in range(0, len(devices), _OFFLINE_CHUNK):
+                chunk = devices[start : start + _OFFLINE_CHUNK]
+                await session.exec(
+                    update(Device)
+                    .where(tuple_(col(Device.user_id), col(Device.device_id)).in_(chunk))
+                    .values(last_seen=now, online=False)
+                )
             await session.commit()
 
 

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from app.admission import AdmissionMiddleware
 from app.backends import backends, shift_locks
 from app.db import Database
 from app.errors import exception_handlers
@@ -115,6 +116,7 @@ def create_app(settings: Settings) -> Starlette:
             log.info("hub node %s stopped", hub_config.node_id)
 
     middleware = [Middleware(RequestMiddleware, metrics=http_metrics)]
+    refused = hub_metrics.overload_refusals.labels("request")
     if settings.origins:  # browsers on these origins may call the REST API (tokens travel in a header, not cookies)
         middleware.append(
             Middleware(
@@ -126,6 +128,8 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             )
         )
+    # Innermost, so a refusal is still logged, counted per route and given CORS headers (Retry-After readable).
+    middleware.append(Middleware(AdmissionMiddleware, limit=settings.max_pending_requests, refused=refused))
     return Starlette(
         routes=all_routes(),
         middleware=middleware,

@@ -8,7 +8,8 @@ who a token belongs to and which devices may register are the application's (``A
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hub.auth import Authenticator, DeviceTracker, Principal
@@ -18,6 +19,7 @@ from hub.config import HubConfig
 from hub.connection import Connection
 from hub.errors import CloseConnection, HubError
 from hub.metrics import HubMetrics
+from hub.offline import OfflineBook
 from hub.protocol import frames
 from hub.protocol.commands import Command, CommandId
 from hub.registry import Registry
@@ -36,6 +38,7 @@ class Lobby:
         handlers: CommandHandlers,
         authenticator: Authenticator,
         devices: DeviceTracker,
+        offline: OfflineBook,
         metrics: HubMetrics,
     ) -> None:
         self._config = config
@@ -44,7 +47,30 @@ class Lobby:
         self._handlers = handlers
         self._authenticator = authenticator
         self._devices = devices
+        self._offline = offline
         self._metrics = metrics
+        self._pending_hellos = 0
+
+    @contextmanager
+    def admitting(self) -> Iterator[None]:
+        """One of at most ``max_pending_hellos`` hellos waiting for the application (its database).
+
+        In a reconnect storm every tablet says hello at once; queued behind the database pool, most
+        would time out on the client's side and retry, each retry adding to the queue. Refused at once
+        with 1013, the client backs off with jitter and tries again (any node).
+
+        Raises:
+            CloseConnection: 1013, counted in ``hub_overload_refusals_total{what="hello"}``.
+        """
+        limit = self._config.max_pending_hellos
+        if limit and self._pending_hellos >= limit:
+            self._metrics.overload_refusals.labels("hello").inc()
+            raise CloseConnection(CloseCode.TRY_AGAIN_LATER, "node overloaded: reconnect later")
+        self._pending_hellos += 1
+        try:
+            yield
+        finally:
+            self._pending_hellos -= 1
 
     async def authenticate(self, token: str, command_id: CommandId) -> Principal:
         """The principal of an access token; a bad one ends the connection (protocol.md §2.5: error then 4401).
@@ -78,6 +104,7 @@ class Lobby:
                 error=ErrorCode.RATE_LIMITED,
             )
         if conn.device is not None:
+            self._offline.cancel((principal.user_id, conn.device.id))  # back before its offline mark was written
             try:
                 await self._devices.connected(principal, conn.device)
             except HubError as exc:
@@ -122,11 +149,10 @@ class Lobby:
         if last_device_socket is None:  # never opened (refused, or gone during the handshake)
             return
         self._metrics.connections.labels(conn.kind).dec()
+        if last_device_socket and conn.device is not None and conn.principal is not None:
+            # Written behind, in batches; recorded before any await so a hello of the same device cannot slip
+            # between its socket leaving the registry and its offline mark being queued.
+            self._offline.add((conn.principal.user_id, conn.device.id))
         for topic in list(conn.topics):
             await self._subscriptions.detach(conn, topic)
-        if last_device_socket and conn.device is not None and conn.principal is not None:
-            try:
-                await self._devices.disconnected(conn.principal, conn.device)
-            except Exception:
-                conn.log.exception("device disconnect bookkeeping failed")
         conn.log.info("connection closed code=%s by=%s", code, by)

@@ -55,6 +55,10 @@ class Registry:
             return False
         return _count_down(self._device_sockets, (principal.user_id, conn.device.id))
 
+    def has_device(self, key: tuple[int, str]) -> bool:
+        """Whether the device ``(user_id, device_id)`` has an open socket here."""
+        return key in self._device_sockets
+
     def devices(self) -> list[tuple[int, str]]:
         """``(user_id, device_id)`` of every device with an open socket here, sorted."""
         return sorted(self._device_sockets)
