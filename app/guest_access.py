@@ -15,7 +15,7 @@ from sqlmodel import select
 
 from app.db import Database
 from app.models import GuestOrder, Shift
-from app.models.guest import GUEST_CREDENTIAL
+from app.models.guest import GUEST_CREDENTIAL, GuestWelcome
 from hub.auth import Principal
 from hub.codes import ErrorCode
 from hub.errors import HubError
@@ -55,7 +55,7 @@ class GuestAccess:
             expires_at=time.time() + _SESSION_S,
             public=None,
             claims={"role": GUEST_ROLE, "order_token": guest.token},
-            welcome={"guest": {"order_token": guest.token}},
+            welcome={"guest": GuestWelcome(order_token=guest.token)},
         )
 
     async def authorize(self, principal: Principal, topic: Topic) -> None:

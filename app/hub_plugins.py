@@ -7,7 +7,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import func, tuple_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.db import Database
 from app.guest_access import GUEST_CREDENTIAL, GuestAccess
 from app.models import Device, Shift, Truck, utcnow
+from app.models.common import MAX_ID
 from app.security import TokenError
 from app.services import audit
 from app.services.auth import AuthService
@@ -45,6 +46,7 @@ TOPIC_FAMILIES = [
 _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})
 _TRUCK_CACHE_S = 60.0
+_OFFLINE_CHUNK = 1000  # device pairs per UPDATE: 2000 bound values, far below SQLite's and asyncpg's limits
 
 log = logging.getLogger("app.hub")
 
@@ -130,6 +132,7 @@ class TopicPermissions:
     async def authorize_subscribe(self, principal: Principal, topic: Topic) -> None:
         role = principal.claims.get("role")
         family, key = topic.family.name, topic.key
+        _exists(topic)
         if family in _SHIFT_FAMILIES:
             assert key is not None
             truck = await self._truck_of_shift(key)
@@ -155,7 +158,19 @@ class TopicPermissions:
         if principal.claims.get("role") not in _EVERYTHING:
             raise HubError(ErrorCode.FORBIDDEN, "only admins and managers may publish notices")
         assert topic.key is not None
+        _exists(topic)
         await self._truck_exists(topic.key)
+
+
+def _exists(topic: Topic) -> None:
+    """A key beyond every id column names nothing: never a query (Postgres would refuse it as out of range).
+
+    Token-keyed families (``order:{order_token}``) have ``key`` None and are looked up by their token instead.
+    """
+    if topic.family.token_keys:
+        return
+    if topic.key is not None and topic.key > MAX_ID:
+        raise HubError(ErrorCode.NOT_FOUND, f"no such topic {topic.name[:64]!r}")
 
 
 class DbDevices:
@@ -207,15 +222,21 @@ class DbDevices:
                 )
             await session.commit()
 
-    async def disconnected(self, principal: Principal, device: HelloDevice) -> None:
-        if principal.public is None:
-            return
+    async def disconnected(self, devices: list[tuple[int, str]]) -> None:
+        """One session and one UPDATE per chunk for a whole batch (a drain closes thousands of sockets at once).
+
+        Guests are not in the batch: the hub hands over only devices of principals that are users
+        (``Connection.tracked_device``), and ``connected`` never writes a row for one.
+        """
+        now = utcnow()
         async with self._db.session() as session:
-            await session.exec(
-                update(Device)
-                .where(col(Device.user_id) == principal.user_id, col(Device.device_id) == device.id)
-                .values(last_seen=utcnow(), online=False)
-            )
+            for start in range(0, len(devices), _OFFLINE_CHUNK):
+                chunk = devices[start : start + _OFFLINE_CHUNK]
+                await session.exec(
+                    update(Device)
+                    .where(tuple_(col(Device.user_id), col(Device.device_id)).in_(chunk))
+                    .values(last_seen=now, online=False)
+                )
             await session.commit()
 
 

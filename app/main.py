@@ -8,7 +8,7 @@ import logging
 import os
 from collections.abc import AsyncIterator
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, disable_created_metrics
 from prometheus_client import multiprocess as prom_multiprocess
 from sqlalchemy import func
 from sqlmodel import select
@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 
+from app.admission import AdmissionMiddleware
 from app.backends import backends, shift_locks
 from app.db import Database
 from app.errors import exception_handlers
@@ -49,6 +50,9 @@ log = logging.getLogger("app")
 
 def create_app(settings: Settings) -> Starlette:
     """Build the application. Nothing is opened until the lifespan starts."""
+    # A ``*_created`` timestamp series per counter and histogram doubles what Prometheus stores for nothing a
+    # dashboard uses. prometheus_client only offers a process-wide switch; every registry here wants it off.
+    disable_created_metrics()  # type: ignore[no-untyped-call]
     registry = CollectorRegistry()
     http_metrics = HttpMetrics(registry)
     hub_metrics = HubMetrics(registry)
@@ -121,6 +125,7 @@ def create_app(settings: Settings) -> Starlette:
             log.info("hub node %s stopped", hub_config.node_id)
 
     middleware = [Middleware(RequestMiddleware, metrics=http_metrics)]
+    refused = hub_metrics.overload_refusals.labels("request")
     if settings.origins:  # browsers on these origins may call the REST API (tokens travel in a header, not cookies)
         middleware.append(
             Middleware(
@@ -132,6 +137,8 @@ def create_app(settings: Settings) -> Starlette:
                 max_age=600,
             )
         )
+    # Innermost, so a refusal is still logged, counted per route and given CORS headers (Retry-After readable).
+    middleware.append(Middleware(AdmissionMiddleware, limit=settings.max_pending_requests, refused=refused))
     return Starlette(
         routes=all_routes(),
         middleware=middleware,

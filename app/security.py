@@ -6,11 +6,25 @@ import hashlib
 import secrets
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import jwt
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
 
-__all__ = ["AccessClaims", "TokenError", "TokenSigner", "hash_refresh_token", "new_refresh_token"]
+from app.models.auth import Role
+
+__all__ = ["AccessClaims", "TokenError", "TokenSigner", "UserPublic", "hash_refresh_token", "new_refresh_token"]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class UserPublic(TypedDict):
+    """protocol.md §4.1 user, as tokens and the socket's ``welcome`` carry it (its AsyncAPI schema)."""
+
+    id: int
+    username: str
+    role: Role
+    truck_id: int | None
 
 
 class TokenError(Exception):
@@ -26,8 +40,9 @@ class AccessClaims:
     truck_id: int | None
     expires_at: float
 
-    def user(self) -> dict[str, Any]:
-        return {"id": self.user_id, "username": self.username, "role": self.role, "truck_id": self.truck_id}
+    def user(self) -> UserPublic:
+        role = cast(Role, self.role)
+        return {"id": self.user_id, "username": self.username, "role": role, "truck_id": self.truck_id}
 
 
 class TokenSigner:

@@ -61,13 +61,15 @@ class Settings:
     max_subscriptions: int = 100  # HUB_MAX_SUBSCRIPTIONS
     commands_per_s: float = 50.0  # HUB_COMMANDS_PER_S
     gps_per_s: float = 5.0  # HUB_GPS_PER_S
-    outbound_queue: int = 1024  # HUB_OUTBOUND_QUEUE
+    outbound_queue: int = 512  # HUB_OUTBOUND_QUEUE (contract says 1024: must stay below HUB_HISTORY_SIZE)
     history_size: int = 1000  # HUB_HISTORY_SIZE
     history_ttl_s: float = 900.0  # HUB_HISTORY_TTL_S
     position_ttl_s: float = 900.0  # HUB_POSITION_TTL_S
     drain_s: float = 10.0  # HUB_DRAIN_S
     send_buffer_bytes: int = 0  # HUB_SEND_BUFFER_BYTES (0: OS default)
     device_touch_s: float = 30.0  # HUB_DEVICE_TOUCH_S
+    max_pending_hellos: int = 100  # HUB_MAX_PENDING_HELLOS (per node; one more is closed 1013 at once; 0: no limit)
+    max_pending_requests: int = 200  # HUB_MAX_PENDING_REQUESTS (REST, per process; one more is 503 at once; 0: none)
     max_sockets_per_user: int = 50  # HUB_MAX_SOCKETS_PER_USER (per node)
     max_devices_per_user: int = 50  # HUB_MAX_DEVICES_PER_USER
     allowed_origins: str = ""  # HUB_ALLOWED_ORIGINS (comma-separated; empty: any)
@@ -136,6 +138,11 @@ class Settings:
                 f"HUB_ARGON2_MEMORY_KIB={self.argon2_memory_kib} with HUB_ARGON2_TIME_COST={self.argon2_time_cost} "
                 "is weaker than OWASP's minimum for argon2id (e.g. 19456 KiB with time cost 2)"
             )
+        if self.outbound_queue >= self.history_size:
+            raise SettingsError(
+                f"HUB_OUTBOUND_QUEUE={self.outbound_queue} must be smaller than HUB_HISTORY_SIZE={self.history_size}: "
+                "a tablet closed 4500 for overflowing its queue could never resume from history"
+            )
         for name, value in (("HUB_HASH_QUEUE", self.hash_queue), ("HUB_ARGON2_PARALLELISM", self.argon2_parallelism)):
             if value < 1:
                 raise SettingsError(f"{name} must be at least 1")
@@ -194,6 +201,7 @@ class Settings:
             send_buffer_bytes=self.send_buffer_bytes,
             touch_interval_s=self.device_touch_s,
             max_sockets_per_user=self.max_sockets_per_user,
+            max_pending_hellos=self.max_pending_hellos,
             allowed_origins=self.origins,
             device_kinds=DEVICE_KINDS,
             hello_credentials=(GUEST_CREDENTIAL,),

@@ -278,7 +278,7 @@ _RATIOS = "Hub / peer ratios (same run)"
 _METHOD_TARGETS = """
 - Every target is a fresh process per scenario, pinned to the server CPU, run by uvicorn with uvloop, httptools,
   websockets-sansio, no access log, 20 s pings, no compression. Hub: `python -m app serve` with
-  `HUB_COMMANDS_PER_S=1000000` (the publisher's socket) and defaults otherwise (outbound queue 1024).
+  `HUB_COMMANDS_PER_S=1000000` (the publisher's socket) and defaults otherwise (outbound queue 512).
   Peers: `bench/peers/naive.py` (Starlette, a dict of sets of sockets, `await ws.send_text` in a loop) and
   `bench/peers/sio.py` (python-socketio AsyncServer, ASGI, rooms; clients speak Engine.IO v4 over websocket).
 """

@@ -103,8 +103,12 @@ class DeviceTracker(Protocol):
         """``(user_id, device_id)`` pairs still connected: refresh ``last_seen``."""
         ...
 
-    async def disconnected(self, principal: Principal, device: Device) -> None:
-        """The device's last connection on this node closed."""
+    async def disconnected(self, devices: list[tuple[int, str]]) -> None:
+        """``(user_id, device_id)`` pairs whose last connection on this node closed: offline, ``last_seen`` now.
+
+        Called with batches, one call at a time (:class:`hub.offline.OfflineBook`): a drain closing
+        thousands of sockets must cost a few writes, not one database connection per socket.
+        """
         ...
 
 

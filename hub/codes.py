@@ -12,6 +12,7 @@ __all__ = [
     "APPLICATION_CLOSE_CODES",
     "CLOSE_CODE_EXPLANATIONS",
     "ERRORS_THAT_CLOSE",
+    "ERROR_CODE_EXPLANATIONS",
     "RECONNECT_CODES",
     "RFC_CLOSE_CODE_EXPLANATIONS",
     "SENDABLE_RFC_CLOSE_CODES",
@@ -32,6 +33,18 @@ class ErrorCode(StrEnum):
     INTERNAL = "internal"
 
 
+ERROR_CODE_EXPLANATIONS: dict[ErrorCode, str] = {
+    ErrorCode.BAD_REQUEST: "not JSON, not an object, unknown type, missing or ill-typed field, binary frame, "
+    "GPS out of range; the connection stays open",
+    ErrorCode.UNAUTHORIZED: "bad or expired token; the connection is closed 4401",
+    ErrorCode.FORBIDDEN: "topic or action not allowed for this user; the connection stays open",
+    ErrorCode.NOT_FOUND: "unknown topic family or resource; the connection stays open",
+    ErrorCode.RATE_LIMITED: "over a per-connection limit (commands/s, GPS pings/s); stays open, "
+    "sustained abuse is closed 4429",
+    ErrorCode.INTERNAL: "the server's own fault, logged with the connection id; the connection stays open",
+}
+
+
 class CloseCode(IntEnum):
     """WebSocket close codes the hub sends (protocol.md §2.6)."""
 
@@ -39,6 +52,7 @@ class CloseCode(IntEnum):
     INVALID_DATA = 1007
     INTERNAL_ERROR = 1011
     MESSAGE_TOO_BIG = 1009
+    TRY_AGAIN_LATER = 1013  # not in the contract's table: an overloaded node refusing a hello (protocol-notes)
     PROTOCOL_VIOLATION = 4400
     UNAUTHORIZED = 4401
     TIMEOUT = 4408
@@ -49,6 +63,7 @@ class CloseCode(IntEnum):
 CLOSE_CODE_EXPLANATIONS: dict[CloseCode, str] = {
     CloseCode.GOING_AWAY: "node shutting down or draining: reconnect (any node) and resume",
     CloseCode.INTERNAL_ERROR: "unexpected server error: reconnect and resume",
+    CloseCode.TRY_AGAIN_LATER: "node overloaded (too many hellos waiting): reconnect later, any node, and resume",
     CloseCode.INVALID_DATA: "a text frame that is not valid UTF-8 (RFC 6455 §8.1): fix the client",
     CloseCode.MESSAGE_TOO_BIG: "frame larger than HUB_MAX_FRAME_BYTES: fix the client",
     CloseCode.PROTOCOL_VIOLATION: "protocol violation: fix the client",
@@ -118,7 +133,13 @@ APPLICATION_CLOSE_CODES = range(3000, 5000)
 
 #: Codes after which a client should simply reconnect (and resume with ``since``).
 RECONNECT_CODES: frozenset[CloseCode] = frozenset(
-    {CloseCode.GOING_AWAY, CloseCode.INTERNAL_ERROR, CloseCode.TIMEOUT, CloseCode.SLOW_CONSUMER}
+    {
+        CloseCode.GOING_AWAY,
+        CloseCode.INTERNAL_ERROR,
+        CloseCode.TRY_AGAIN_LATER,
+        CloseCode.TIMEOUT,
+        CloseCode.SLOW_CONSUMER,
+    }
 )
 
 #: Error codes that end the connection, and with which close code (§2.5 "connection" column).

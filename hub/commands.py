@@ -89,7 +89,7 @@ class CommandHandlers:
         topic = self._topics.parse(command.topic, command.id)
         await self._subscriptions.detach(conn, topic.name)
         # protocol.md §2.2: nothing of that topic follows this reply (the detach was synchronous for fan-out)
-        conn.push(frames.encode({"type": "unsubscribed", "id": command.id, "topic": topic.name}))
+        conn.push(frames.encode_unsubscribed(command.id, topic.name))
 
     async def _publish_command(self, conn: Connection, command: c.Publish) -> None:
         principal = conn.principal
@@ -109,14 +109,13 @@ class CommandHandlers:
             except Exception:  # the notice is out: a failed record is logged, not reported as a failed publish
                 conn.log.exception("recording a client publish failed")
         if command.id is not None:
-            conn.push(frames.encode({"type": "published", "id": command.id, "topic": topic.name, "seq": pub.seq}))
+            conn.push(frames.encode_published(command.id, topic.name, pub.seq))
 
     async def _presence_command(self, conn: Connection, command: c.Presence) -> None:
         topic = self._topics.parse(command.topic, command.id)
         await self._authorize(conn, topic, command.id)
         members = await self._presence.members(topic.name)
-        frame = {"type": "presence", "id": command.id, "topic": topic.name, "members": [m.as_frame() for m in members]}
-        conn.push(frames.encode(frame))
+        conn.push(frames.encode_presence(command.id, topic.name, (m.as_frame() for m in members)))
 
     async def _refresh(self, conn: Connection, command: c.Refresh) -> None:
         assert conn.principal is not None
@@ -124,8 +123,8 @@ class CommandHandlers:
         if principal.user_id != conn.principal.user_id:
             raise ProtocolError(ErrorCode.FORBIDDEN, "token belongs to another user", command.id)
         conn.principal = principal
-        conn.push(frames.encode({"type": "refreshed", "id": command.id, "expires_at": principal.expires_at}))
+        conn.push(frames.encode_refreshed(command.id, principal.expires_at))
 
 
 def _pong(principal: Principal, command: c.Ping) -> bytes:
-    return frames.encode({"type": "pong", "id": command.id, "server_time": time.time()})
+    return frames.encode_pong(command.id, time.time())

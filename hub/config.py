@@ -12,7 +12,7 @@ __all__ = ["HubConfig"]
 
 @dataclass(frozen=True, slots=True)
 class HubConfig:
-    """Limits and timings. Every default is the contract's default."""
+    """Limits and timings. Every default is the contract's default, except ``outbound_queue`` (see there)."""
 
     node_id: str = "node"
     """Name of this hub process, sent in ``welcome.node``."""
@@ -31,8 +31,10 @@ class HubConfig:
     ``commands_per_s``, before closing 4429 ("sustained abuse")."""
     gps_per_s: float = 5.0
     """GPS pings per second per driver (HUB_GPS_PER_S)."""
-    outbound_queue: int = 1024
-    """Frames waiting to be written per connection; overflow on a reliable topic closes 4500 (HUB_OUTBOUND_QUEUE)."""
+    outbound_queue: int = 512
+    """Frames waiting to be written per connection; overflow on a reliable topic closes 4500 (HUB_OUTBOUND_QUEUE).
+    Deliberately below ``history_size`` (the contract's 1024 is not): the frames a 4500 drops must still be in
+    history, or the tablet could not resume with ``since`` (docs/protocol-notes.md)."""
     history_size: int = 1000
     """Events kept per reliable topic (HUB_HISTORY_SIZE)."""
     history_ttl_s: float = 900.0
@@ -40,7 +42,8 @@ class HubConfig:
     position_ttl_s: float = 900.0
     """Age after which a driver position is forgotten (HUB_POSITION_TTL_S)."""
     drain_s: float = 10.0
-    """Time allowed for a graceful shutdown (HUB_DRAIN_S)."""
+    """Time allowed for a graceful shutdown, from SIGTERM to exit (HUB_DRAIN_S): shared by the web server's
+    phase (:attr:`server_drain_s`) and the hub's (:attr:`hub_drain_s`), which run one after the other."""
     send_buffer_bytes: int = 0
     """Per-socket cap on bytes queued for the network (kernel SO_SNDBUF and the transport's high-water
     mark); beyond it frames wait in the hub's bounded, conflating outbox. 0 keeps the OS and asyncio
@@ -54,7 +57,26 @@ class HubConfig:
     """Hello fields accepted instead of ``token`` (default none), passed to the authenticator as ``credential``."""
     allowed_origins: tuple[str, ...] = ()
     """Browser ``Origin`` values accepted on ``/ws``; others get 403. Empty: any (HUB_ALLOWED_ORIGINS)."""
+    max_pending_hellos: int = 100
+    """Hellos waiting for the application at once (authentication, device registration: the database); one
+    more is closed 1013 at once rather than queued behind work its client will have given up on
+    (HUB_MAX_PENDING_HELLOS; 0: no limit)."""
     max_sockets_per_user: int = 50
     """Open connections one user may hold on this node; one more is refused with 4429 (HUB_MAX_SOCKETS_PER_USER)."""
     touch_interval_s: float = 30.0
     """How often live connections report ``last_seen`` of their device to the application."""
+
+    @property
+    def server_drain_s(self) -> float:
+        """The web server's share of ``drain_s`` (60 %): stop accepting, send every socket its 1001 after what
+        is queued, wait for the peers' answers and for requests in flight (uvicorn's graceful timeout)."""
+        return self.drain_s * _SERVER_DRAIN_SHARE
+
+    @property
+    def hub_drain_s(self) -> float:
+        """The rest (40 %), for the application's shutdown: stragglers, the devices gone offline (one write),
+        cancelling tasks, closing the broker and the database. The phases used to get ``drain_s`` each."""
+        return self.drain_s - self.server_drain_s
+
+
+_SERVER_DRAIN_SHARE = 0.6

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -58,6 +59,14 @@ class ConnectionKit:
 
 class ConnectionHost(Protocol):
     """What a connection asks of the node it belongs to."""
+
+    def admitting(self) -> AbstractContextManager[None]:
+        """Around authenticate and admit: a slot among the hellos waiting at once.
+
+        Raises:
+            CloseConnection: 1013 when the node already has too many hellos waiting.
+        """
+        ...
 
     async def authenticate(self, token: str, command_id: CommandId, credential: str = "token") -> Principal:
         """The principal of a valid token; raises ``CloseConnection`` 4401 otherwise."""
@@ -115,6 +124,14 @@ class Connection:
     @property
     def kind(self) -> str:
         return self.device.kind if self.device is not None else "other"
+
+    @property
+    def tracked_device(self) -> Device | None:
+        """The device the application keeps a row for (``DeviceTracker``): None for a principal that is not a
+        user (``public`` None, e.g. a guest's phone), whose hello may still name a device."""
+        if self.principal is None or self.principal.public is None:
+            return None
+        return self.device
 
     @property
     def closing(self) -> bool:
@@ -181,12 +198,14 @@ class Connection:
         return command
 
     async def _open(self, hello: Hello) -> None:
-        principal = await self.host.authenticate(hello.token, hello.id, hello.credential)
-        self.principal, self.device = principal, hello.device
-        await self.host.admit(self)
+        with self.host.admitting():  # raises CloseConnection 1013 when too many hellos already wait
+            principal = await self.host.authenticate(hello.token, hello.id, hello.credential)
+            self.principal, self.device = principal, hello.device
+            await self.host.admit(self)
         self.session.transition(OPEN)
         self.push(self.host.welcome(self, hello.id))
         self.transport.on_drain(self.drain)
+        self.transport.on_stall(self.sender.stalled)
         self.host.opened(self)
         self.log.info("connection open user=%s device=%s", principal.user_id, hello.device and hello.device.id)
 

@@ -39,6 +39,7 @@ from hub.fanout import Fanout
 from hub.history import Publication
 from hub.lobby import Lobby
 from hub.metrics import HubMetrics
+from hub.offline import OfflineBook
 from hub.presence.base import PresenceStore
 from hub.protocol.commands import CommandId, CommandSpec, Position, core_commands
 from hub.protocol.table import CommandTable
@@ -107,9 +108,10 @@ class Hub:
         for spec, inline in extra:
             if inline is not None:
                 handlers.add_inline(spec.command, inline)
+        self._offline = OfflineBook(devices, self.tasks, connected=registry.has_device)
         self._lobby = Lobby(
             config=config, registry=registry, subscriptions=subscriptions, handlers=handlers,
-            authenticator=authenticator, devices=devices, metrics=metrics,
+            authenticator=authenticator, devices=devices, offline=self._offline, metrics=metrics,
         )  # fmt: skip
         table = CommandTable(
             [*core_commands(config.device_kinds, config.hello_credentials), *(spec for spec, _ in extra)]
@@ -133,17 +135,24 @@ class Hub:
         self._ticking = self.tasks.spawn(self._ticker.run(), name="hub-ticker")
 
     async def drain(self, deadline: float | None = None) -> None:
-        """Close every connection 1001 after flushing, wait until ``deadline`` (monotonic; default
-        ``drain_s`` from now), then cancel the rest. One deadline for the whole shutdown."""
+        """Close every connection 1001 after flushing, write the devices that went offline, cancel the rest.
+
+        All by ``deadline`` (monotonic; default: the hub's share of ``drain_s`` from now, see
+        :attr:`HubConfig.hub_drain_s`): under our uvicorn protocol the sockets were already closed in the
+        web server's share, and the two phases together must fit ``HUB_DRAIN_S`` (protocol.md §3).
+        """
         for conn in list(self._registry.connections.values()):
             conn.drain()
-        end = deadline if deadline is not None else time.monotonic() + self.config.drain_s
-        while self._registry.connections and time.monotonic() < end:
+        end = deadline if deadline is not None else time.monotonic() + self.config.hub_drain_s
+        # Slices kept inside the budget: one for the last offline write, one for cancelled tasks to unwind.
+        reserve = max(0.0, min(1.0, (end - time.monotonic()) / 4))
+        while self._registry.connections and time.monotonic() < end - 2 * reserve:
             await asyncio.sleep(0.05)
         if self._ticking is not None:
             self._ticking.cancel()
         self.heartbeat.stop()
-        await self.tasks.cancel_all(max(0.0, end - time.monotonic()), "hub draining")
+        await self._offline.flush(end - reserve - time.monotonic())  # the devices that went offline
+        await self.tasks.cancel_all(max(0.0, end - reserve - time.monotonic()), "hub draining", grace=reserve)
 
     def spawn(self, coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
         """Run a background task of the application's with the node's (logged, drained) tasks."""

@@ -8,7 +8,8 @@ who a token belongs to and which devices may register are the application's (``A
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from hub.auth import Authenticator, DeviceTracker, Principal
@@ -18,6 +19,7 @@ from hub.config import HubConfig
 from hub.connection import Connection
 from hub.errors import CloseConnection, HubError
 from hub.metrics import HubMetrics
+from hub.offline import OfflineBook
 from hub.protocol import frames
 from hub.protocol.commands import Command, CommandId
 from hub.registry import Registry
@@ -36,6 +38,7 @@ class Lobby:
         handlers: CommandHandlers,
         authenticator: Authenticator,
         devices: DeviceTracker,
+        offline: OfflineBook,
         metrics: HubMetrics,
     ) -> None:
         self._config = config
@@ -44,7 +47,30 @@ class Lobby:
         self._handlers = handlers
         self._authenticator = authenticator
         self._devices = devices
+        self._offline = offline
         self._metrics = metrics
+        self._pending_hellos = 0
+
+    @contextmanager
+    def admitting(self) -> Iterator[None]:
+        """One of at most ``max_pending_hellos`` hellos waiting for the application (its database).
+
+        In a reconnect storm every tablet says hello at once; queued behind the database pool, most
+        would time out on the client's side and retry, each retry adding to the queue. Refused at once
+        with 1013, the client backs off with jitter and tries again (any node).
+
+        Raises:
+            CloseConnection: 1013, counted in ``hub_overload_refusals_total{what="hello"}``.
+        """
+        limit = self._config.max_pending_hellos
+        if limit and self._pending_hellos >= limit:
+            self._metrics.overload_refusals.labels("hello").inc()
+            raise CloseConnection(CloseCode.TRY_AGAIN_LATER, "node overloaded: reconnect later")
+        self._pending_hellos += 1
+        try:
+            yield
+        finally:
+            self._pending_hellos -= 1
 
     async def authenticate(self, token: str, command_id: CommandId, credential: str = "token") -> Principal:
         """The principal of an access token; a bad one ends the connection (protocol.md §2.5: error then 4401).
@@ -77,36 +103,36 @@ class Lobby:
                 f"at most {cap} open sockets per user on this node: close another first",
                 error=ErrorCode.RATE_LIMITED,
             )
-        if conn.device is not None:
+        device = conn.tracked_device  # None for a guest: a guest's phone never gets a device row
+        if device is not None:
+            self._offline.cancel((principal.user_id, device.id))  # back before its offline mark was written
             try:
-                await self._devices.connected(principal, conn.device)
+                await self._devices.connected(principal, device)
             except HubError as exc:
                 raise CloseConnection(CloseCode.RATE_LIMITED, exc.message, error=exc.code) from None
 
     def welcome(self, conn: Connection, command_id: CommandId) -> bytes:
         assert conn.principal is not None
         cfg = self._config
-        frame: dict[str, Any] = {
-            "type": "welcome",
-            "conn_id": conn.conn_id,
-            "node": cfg.node_id,
-            "user": None if conn.principal.public is None else dict(conn.principal.public),
-            "heartbeat_s": cfg.heartbeat_s,
-            "limits": {
-                "max_frame_bytes": cfg.max_frame_bytes,
-                "max_subscriptions": cfg.max_subscriptions,
-                "commands_per_s": cfg.commands_per_s,
-                "gps_per_s": cfg.gps_per_s,
-                "outbound_queue": cfg.outbound_queue,
-                "history_size": cfg.history_size,
-                "history_ttl_s": cfg.history_ttl_s,
-            },
-            "server_time": time.time(),
-            **conn.principal.welcome,
+        limits = {
+            "max_frame_bytes": cfg.max_frame_bytes,
+            "max_subscriptions": cfg.max_subscriptions,
+            "commands_per_s": cfg.commands_per_s,
+            "gps_per_s": cfg.gps_per_s,
+            "outbound_queue": cfg.outbound_queue,
+            "history_size": cfg.history_size,
+            "history_ttl_s": cfg.history_ttl_s,
         }
-        if command_id is not None:
-            frame["id"] = command_id
-        return frames.encode(frame)
+        return frames.encode_welcome(
+            conn.conn_id,
+            cfg.node_id,
+            conn.principal.public,
+            extra=conn.principal.welcome,
+            heartbeat_s=cfg.heartbeat_s,
+            limits=limits,
+            server_time=time.time(),
+            cid=command_id,
+        )
 
     def opened(self, conn: Connection) -> None:
         self._registry.add(conn)
@@ -125,11 +151,11 @@ class Lobby:
         if last_device_socket is None:  # never opened (refused, or gone during the handshake)
             return
         self._metrics.connections.labels(conn.kind).dec()
+        device = conn.tracked_device
+        if last_device_socket and device is not None and conn.principal is not None:
+            # Written behind, in batches; recorded before any await so a hello of the same device cannot slip
+            # between its socket leaving the registry and its offline mark being queued. Guests never get here.
+            self._offline.add((conn.principal.user_id, device.id))
         for topic in list(conn.topics):
             await self._subscriptions.detach(conn, topic)
-        if last_device_socket and conn.device is not None and conn.principal is not None:
-            try:
-                await self._devices.disconnected(conn.principal, conn.device)
-            except Exception:
-                conn.log.exception("device disconnect bookkeeping failed")
         conn.log.info("connection closed code=%s by=%s", code, by)

@@ -48,6 +48,12 @@ class HubMetrics:
         self.refused_handshakes = Counter(
             "hub_refused_handshakes", "WebSocket handshakes refused before accept, by reason", ["reason"], registry=r
         )
+        self.overload_refusals = Counter(
+            "hub_overload_refusals",
+            "Work refused at once because the node is overloaded, by what (hello, request)",
+            ["what"],
+            registry=r,
+        )
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
         self.broker_up = Gauge(
             "hub_broker_up",
@@ -73,6 +79,8 @@ class HubMetrics:
         for peer_code in ("1000", "1001", "1005", "1006"):
             self.disconnects.labels(peer_code, "client")
         self.refused_handshakes.labels("origin")
+        for what in ("hello", "request"):
+            self.overload_refusals.labels(what)
         for outcome in ("filled", "lost", "duplicate"):
             self.stream_gaps.labels(outcome)
         self.broker_up.set(1)

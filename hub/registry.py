@@ -40,8 +40,9 @@ class Registry:
         assert principal is not None
         self.connections[conn.conn_id] = conn
         self._user_sockets[principal.user_id] = self._user_sockets.get(principal.user_id, 0) + 1
-        if conn.device is not None:
-            key = (principal.user_id, conn.device.id)
+        device = conn.tracked_device
+        if device is not None:
+            key = (principal.user_id, device.id)
             self._device_sockets[key] = self._device_sockets.get(key, 0) + 1
 
     def remove(self, conn: Connection) -> bool | None:
@@ -51,9 +52,14 @@ class Registry:
         principal = conn.principal
         assert principal is not None
         _count_down(self._user_sockets, principal.user_id)
-        if conn.device is None:
+        device = conn.tracked_device
+        if device is None:
             return False
-        return _count_down(self._device_sockets, (principal.user_id, conn.device.id))
+        return _count_down(self._device_sockets, (principal.user_id, device.id))
+
+    def has_device(self, key: tuple[int, str]) -> bool:
+        """Whether the device ``(user_id, device_id)`` has an open socket here."""
+        return key in self._device_sockets
 
     def devices(self) -> list[tuple[int, str]]:
         """``(user_id, device_id)`` of every device with an open socket here, sorted."""

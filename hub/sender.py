@@ -220,6 +220,22 @@ class Sender:
             self._writer.cancel()
         self._close_task = self._tasks.spawn(self._close_now(code, reason), name=f"close-{self.name}")
 
+    def stalled(self) -> None:
+        """The peer stopped reading with frames still unwritten: close 4500 now, dropping what waits.
+
+        It resumes with ``since`` (what the kernel holds still reaches it before the close frame). A close
+        already waiting to flush behind this reader would wait forever: it goes out now, with its own code.
+        """
+        if self.close_request is None:
+            pending = len(self._outbox or ()) + len(self._cork or ())
+            if pending:
+                self.drops.labels("slow_consumer").inc(pending)
+            self.request_close(CloseCode.SLOW_CONSUMER, "not reading", flush=False)
+        elif self._close_task is None:
+            code, reason = self.close_request
+            self.close_request = None
+            self.request_close(code, reason, flush=False)
+
     async def _close_now(self, code: CloseCode, reason: str) -> None:
         try:
             await self._transport.close(int(code), reason)

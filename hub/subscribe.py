@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
 from hub.auth import Authorizer
 from hub.broker.base import Broker
@@ -172,18 +171,9 @@ class Subscriptions:
         await self._presence.add(topic.name, member)
 
     def _subscribed_frame(self, command: Subscribe, topic: Topic, top: Position, replayed: int | None) -> bytes:
-        frame: dict[str, Any] = {
-            "type": "subscribed",
-            "id": command.id,
-            "topic": topic.name,
-            "seq": top.seq,
-            "epoch": top.epoch,
-            "recovered": replayed is not None,
-            "conflated": not topic.reliable,
-        }
-        if replayed is not None:
-            frame["replayed"] = replayed
-        return frames.encode(frame)
+        return frames.encode_subscribed(
+            command.id, topic.name, top.seq, top.epoch, conflated=not topic.reliable, replayed=replayed
+        )
 
     async def detach(self, conn: Connection, topic: str) -> None:
         """Stop delivering ``topic`` to ``conn`` (synchronously for fan-out), then tidy interest and presence."""

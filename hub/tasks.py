@@ -36,12 +36,13 @@ class TaskSet:
         if exc is not None:
             log.error("task %s died", task.get_name(), exc_info=exc)
 
-    async def cancel_all(self, timeout: float, msg: str) -> None:
-        """Wait up to ``timeout`` for tasks to end, then cancel the stragglers with ``msg``."""
+    async def cancel_all(self, timeout: float, msg: str, *, grace: float = 1.0) -> None:
+        """Wait up to ``timeout`` for tasks to end, then cancel the stragglers with ``msg`` and give them
+        ``grace`` seconds to unwind."""
         if not self._tasks:
             return
         _, pending = await asyncio.wait(set(self._tasks), timeout=timeout)
         for task in pending:
             task.cancel(msg=msg)
         if pending:
-            await asyncio.wait(pending, timeout=1.0)
+            await asyncio.wait(pending, timeout=max(0.0, grace))

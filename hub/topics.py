@@ -15,13 +15,17 @@ from hub.codes import ErrorCode
 from hub.errors import ProtocolError
 from hub.protocol.commands import CommandId
 
-__all__ = ["Delivery", "Topic", "TopicFamily", "TopicRegistry"]
+__all__ = ["KEY_PATTERN", "TOKEN_KEY_PATTERN", "Delivery", "Topic", "TopicFamily", "TopicRegistry"]
 
 Delivery = Literal["reliable", "conflated"]
 Snapshot = Callable[["Topic"], Awaitable[list[tuple[str, str, bytes]]]]
 """What a new subscriber of a conflated topic starts from: ``(key, event, data)`` per key (e.g. every driver)."""
-_INT_KEY = re.compile(r"[1-9][0-9]{0,17}")
-_TOKEN_KEY = re.compile(r"[A-Za-z0-9_-]{16,64}")
+KEY_PATTERN = "[1-9][0-9]{0,17}"
+"""A topic key: a positive integer without leading zeros (what the AsyncAPI document publishes too)."""
+TOKEN_KEY_PATTERN = "[A-Za-z0-9_-]{16,64}"
+"""The key of a ``token_keys`` family (e.g. a guest's order token)."""
+_INT_KEY = re.compile(KEY_PATTERN)
+_TOKEN_KEY = re.compile(TOKEN_KEY_PATTERN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,6 +46,10 @@ class FrameTransport(Protocol):
         """Register what to do when the server drains (close 1001 after flushing)."""
         ...
 
+    def on_stall(self, callback: Any) -> None:
+        """Register what to do when the server finds the peer stopped reading (close 4500 at once)."""
+        ...
+
     def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:
         """Switch to callbacks: ``on_frame(data, is_text)`` per message, ``on_lost(code)`` once at the end.
         Returns False when the transport can only be read with ``receive``."""
@@ -100,6 +104,9 @@ class AsgiTransport:
             await self._send({"type": "websocket.close", "code": code, "reason": reason})
 
     def on_drain(self, callback: Any) -> None:
+        return None
+
+    def on_stall(self, callback: Any) -> None:
         return None
 
     def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:

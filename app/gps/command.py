@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hub.protocol.commands import CommandSpec
-from hub.protocol.fields import CommandId, bad, number
+import orjson
 
-__all__ = ["GPS_FUTURE_S", "GPS_SPEC", "MAX_BATCH", "Gps", "GpsPing"]
+from hub.protocol.commands import CommandSpec
+from hub.protocol.fields import ID_SCHEMA, CommandId, Schema, bad, command_schema, number
+from hub.protocol.frames import frame_schema
+
+__all__ = ["ACK_FRAME", "GPS_FUTURE_S", "GPS_SPEC", "MAX_BATCH", "Gps", "GpsPing", "encode_ack"]
 
 MAX_BATCH = 100  # "a batch array of pings (at most 100, oldest first)"
 GPS_FUTURE_S = 60.0  # protocol.md §2.5: "ts more than 60 s in the future" is bad_request
@@ -72,4 +75,38 @@ def decode_gps(obj: dict[str, Any], cid: CommandId, now: float) -> Gps:
     return Gps(id=cid, pings=tuple(_ping(item, cid, now) for item in batch))
 
 
-GPS_SPEC = CommandSpec("gps", Gps, decode_gps, "gps", counted=False)  # drivers have HUB_GPS_PER_S instead
+_NULLABLE = {"type": ["number", "null"]}
+_PING: dict[str, Schema] = {
+    "lat": {"type": "number", "minimum": -90, "maximum": 90},
+    "lon": {"type": "number", "minimum": -180, "maximum": 180},
+    "ts": {"type": "number", "description": "epoch seconds; at most 60 s in the future, else bad_request"},
+    "accuracy": {**_NULLABLE, "minimum": 0, "description": "metres"},
+    "speed": {**_NULLABLE, "minimum": 0, "description": "metres per second"},
+    "heading": {**_NULLABLE, "minimum": 0, "maximum": 360, "description": "degrees clockwise from north"},
+}
+_GPS_SCHEMA = command_schema(
+    "gps",
+    "A driver's position (drivers only), or an offline batch of them; pings older than the newest are ignored.",
+    {
+        **_PING,
+        "batch": {
+            "type": "array",
+            "description": f"instead of one ping's fields: up to {MAX_BATCH} pings, oldest first",
+            "minItems": 1,
+            "maxItems": MAX_BATCH,
+            "items": {"type": "object", "properties": _PING, "required": ["lat", "lon", "ts"]},
+        },
+    },
+)
+_GPS_SCHEMA["anyOf"] = [{"required": ["lat", "lon", "ts"]}, {"required": ["batch"]}]
+
+ACK_FRAME = frame_schema("ack", "The gps frame was stored (only when it had an id).", {"id": ID_SCHEMA})
+_ACK = b'{"type":"ack","id":'
+
+
+def encode_ack(cid: CommandId) -> bytes:
+    return _ACK + orjson.dumps(cid) + b"}"
+
+
+# Drivers have HUB_GPS_PER_S instead of the command budget.
+GPS_SPEC = CommandSpec("gps", Gps, decode_gps, "gps", counted=False, schema=_GPS_SCHEMA, replies=("ack",))

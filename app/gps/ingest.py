@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import orjson
 from prometheus_client import CollectorRegistry, Counter
 
-from app.gps.command import Gps
+from app.gps.command import Gps, encode_ack
 from app.gps.positions.base import DriverPosition, PositionStore
 from app.gps.topics import EVENT, FLEET_TOPIC
 from hub.auth import Principal
@@ -27,8 +27,6 @@ __all__ = ["GpsIngest", "GpsMetrics"]
 
 VolatilePublish = Callable[[str, str, bytes, float, str], None]
 """(topic, event, payload, ts, conflation key): the hub's fire-and-forget publication."""
-
-_ACK = b'{"type":"ack","id":'
 
 
 class GpsMetrics:
@@ -103,7 +101,7 @@ class GpsIngest:
                 payload = orjson.dumps(accepted[-1].as_dict())
                 self.publish(FLEET_TOPIC, EVENT, payload, time.time(), str(principal.user_id))
         # ``ack`` means stored, or already superseded by a newer ping (the phone must not resend it).
-        return None if command.id is None else _ACK + orjson.dumps(command.id) + b"}"
+        return None if command.id is None else encode_ack(command.id)
 
     def _take_token(self, driver_id: int, command: Gps) -> bool:
         now = self.clock()

@@ -8,15 +8,20 @@ current position of every live driver (or of its one driver) from the position s
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import orjson
 
 from app.gps.positions.base import DriverPosition, PositionStore
 from hub.topics import Topic, TopicFamily
 
-__all__ = ["EVENT", "FLEET_TOPIC", "driver_topic", "gps_families"]
+__all__ = ["DRIVER_FAMILY", "EVENT", "FLEET_FAMILY", "FLEET_TOPIC", "driver_topic", "gps_families"]
 
 FLEET_TOPIC = "gps:fleet"
 EVENT = "gps.position"
+DRIVER_FAMILY = TopicFamily("gps:driver", "conflated", carried_by=FLEET_TOPIC)
+FLEET_FAMILY = TopicFamily(FLEET_TOPIC, "conflated", keyed=False)
+"""The two families without their snapshot (which needs a position store): what the AsyncAPI document describes."""
 
 
 def driver_topic(driver_id: int) -> str:
@@ -33,7 +38,4 @@ def gps_families(store: PositionStore) -> list[TopicFamily]:
             positions = [current] if current is not None else []
         return [(str(p.driver_id), EVENT, orjson.dumps(p.as_dict())) for p in positions]
 
-    return [
-        TopicFamily("gps:driver", "conflated", snapshot=snapshot, carried_by=FLEET_TOPIC),
-        TopicFamily(FLEET_TOPIC, "conflated", keyed=False, snapshot=snapshot),
-    ]
+    return [replace(DRIVER_FAMILY, snapshot=snapshot), replace(FLEET_FAMILY, snapshot=snapshot)]

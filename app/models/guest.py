@@ -9,12 +9,13 @@ status is the order's status, so the kitchen and the guest never disagree.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, with_config
 from pydantic import Field as Check
 from sqlmodel import JSON, Column, Field, SQLModel
+from typing_extensions import TypedDict
 
 from app.models.common import utcnow
 from app.models.order import MAX_LINES, OrderLineIn
@@ -26,7 +27,9 @@ __all__ = [
     "GuestOrderPlaced",
     "GuestOrderView",
     "GuestStatus",
+    "GuestWelcome",
     "LoyaltyView",
+    "OrderStatusEvent",
     "PaymentEvent",
     "PaymentWebhook",
     "ReconcileResult",
@@ -39,6 +42,29 @@ GUEST_CREDENTIAL = "order_token"
 GuestStatus = Literal[
     "pending_payment", "paid", "in_progress", "ready", "completed", "cancelled", "rejected", "expired"
 ]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class OrderStatusEvent(TypedDict):
+    """protocol.md §2.4 ``order:{order_token}``: the ``data`` of every ``order.*`` event (its AsyncAPI schema)."""
+
+    order_token: str
+    status: GuestStatus
+    number: int | None
+    """The ticket number once queued; None before (and for a rejected payment)."""
+    eta_s: int | None
+    """Seconds until ready: 0 once ready, None when cancelled or rejected."""
+    reason: NotRequired[str]
+    """``order.rejected`` only: why the payment could not be queued (it is refunded)."""
+
+
+@with_config(ConfigDict(extra="forbid"))
+class GuestWelcome(TypedDict):
+    """The ``guest`` field of a guest socket's ``welcome`` (protocol.md §2.1; ``user`` is null)."""
+
+    order_token: str
+
+
 Phone = Annotated[str, StringConstraints(pattern=r"^\+?[0-9]{6,20}$")]
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, with_config
 from pydantic import Field as Check
 from sqlmodel import Field, SQLModel
+from typing_extensions import TypedDict
 
 from app.models.common import Id, iso, utcnow
 
@@ -22,7 +23,25 @@ __all__ = [
     "MenuItem",
     "ShiftStock",
     "SpecialCreate",
+    "StockAlert",
+    "StockState",
 ]
+
+StockState = Literal["ok", "low", "sold_out"]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class StockAlert(TypedDict):
+    """The ``data`` of ``stock.low``, ``stock.sold_out`` and ``stock.restocked`` (protocol.md §2.4; AsyncAPI schema)."""
+
+    shift_id: int
+    item_id: int
+    name: str
+    remaining: int | None
+    threshold: int | None
+    sold_out: bool
+    state: StockState
+
 
 Name = Check(min_length=1, max_length=100)
 Station = Check(default="kitchen", min_length=1, max_length=32, pattern=r"^[a-z0-9_-]+$")

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints, with_config
 from pydantic import Field as Check
 from sqlmodel import JSON, Column, Field, SQLModel
+from typing_extensions import TypedDict
 
 from app.models.common import Id, iso, utcnow
 
@@ -22,15 +23,52 @@ __all__ = [
     "OrderLine",
     "OrderLineIn",
     "OrderStatusChange",
+    "TicketLinePublic",
+    "TicketPublic",
     "TicketStatus",
 ]
 
 TicketStatus = Literal["new", "in_progress", "ready", "completed", "cancelled"]
+TicketSource = Literal["staff", "guest"]
 OPEN_STATUSES = ("new", "in_progress", "ready")
 
 MAX_LINES = 100
 MAX_QTY = 99
 Modifier = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class TicketLinePublic(TypedDict):
+    item_id: int
+    name: str
+    qty: int
+    modifiers: list[str]
+    station: str
+    unit_price_cents: int
+
+
+@with_config(ConfigDict(extra="forbid"))
+class TicketPublic(TypedDict):
+    """protocol.md §4.1 ticket: the REST body and the ``data`` of every ``ticket.*`` event (its AsyncAPI schema)."""
+
+    id: int
+    shift_id: int
+    number: int
+    status: TicketStatus
+    held: bool
+    items: list[TicketLinePublic]
+    total_cents: int
+    customer_name: str | None
+    note: str | None
+    created_at: str
+    updated_at: str
+    started_at: str | None
+    ready_at: str | None
+    completed_at: str | None
+    cancelled_at: str | None
+    cancel_reason: str | None
+    source: TicketSource
+    """``staff`` (placed at the truck) or ``guest`` (a guest's paid order ahead, guest.md)."""
 
 
 class Order(SQLModel, table=True):
@@ -61,12 +99,17 @@ class Order(SQLModel, table=True):
     cancel_reason: str | None = Field(default=None, max_length=200)
 
     def public(self, lines: list[OrderLine]) -> dict[str, Any]:
-        """protocol.md §4.1 ticket, plus the timestamps a KDS shows."""
-        return {
+        """protocol.md §4.1 ticket, plus the timestamps a KDS shows.
+
+        Built as a :class:`TicketPublic` (mypy checks it against the schema's source), handed on as a
+        plain dict: services store it and replay it (idempotency records) as JSON.
+        """
+        assert self.id is not None, "a ticket is published once it has an id"
+        ticket: TicketPublic = {
             "id": self.id,
             "shift_id": self.shift_id,
             "number": self.number,
-            "status": self.status,
+            "status": cast(TicketStatus, self.status),
             "held": self.held,
             "items": [line.public() for line in lines],
             "total_cents": self.total_cents,
@@ -79,8 +122,9 @@ class Order(SQLModel, table=True):
             "completed_at": iso(self.completed_at),
             "cancelled_at": iso(self.cancelled_at),
             "cancel_reason": self.cancel_reason,
-            "source": self.source,
+            "source": cast(TicketSource, self.source),
         }
+        return cast(dict[str, Any], ticket)
 
 
 class OrderLine(SQLModel, table=True):
@@ -98,7 +142,7 @@ class OrderLine(SQLModel, table=True):
     station: str = Field(max_length=32)
     modifiers: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> TicketLinePublic:
         return {
             "item_id": self.item_id,
             "name": self.name,

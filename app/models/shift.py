@@ -3,18 +3,40 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal, cast
 
 import sqlalchemy as sa
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, with_config
 from pydantic import Field as Check
 from sqlmodel import Field, SQLModel
+from typing_extensions import TypedDict
 
 from app.models.common import Id, iso, utcnow
 
-__all__ = ["Shift", "ShiftConfigUpdate", "ShiftCreate", "ShiftStatus"]
+__all__ = ["Shift", "ShiftConfig", "ShiftConfigUpdate", "ShiftCreate", "ShiftPublic", "ShiftStatus"]
 
 ShiftStatus = Literal["active", "paused", "closed"]
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ShiftConfig(TypedDict):
+    max_orders_per_slot: int
+    slot_minutes: int
+    warn_after_s: int
+    late_after_s: int
+
+
+@with_config(ConfigDict(extra="forbid"))
+class ShiftPublic(TypedDict):
+    """protocol.md §4.1 shift: the REST body and the ``data`` of every ``shift.*`` event (its AsyncAPI schema)."""
+
+    id: int
+    truck_id: int
+    location_id: int
+    status: ShiftStatus
+    started_at: str
+    ended_at: str | None
+    config: ShiftConfig
 
 
 class Shift(SQLModel, table=True):
@@ -45,7 +67,7 @@ class Shift(SQLModel, table=True):
     # Ticket numbers 1, 2, 3... per shift: bumped by a conditional UPDATE that also checks the shift accepts orders.
     last_ticket_number: int = 0
 
-    def config(self) -> dict[str, int]:
+    def config(self) -> ShiftConfig:
         return {
             "max_orders_per_slot": self.max_orders_per_slot,
             "slot_minutes": self.slot_minutes,
@@ -53,13 +75,14 @@ class Shift(SQLModel, table=True):
             "late_after_s": self.late_after_s,
         }
 
-    def public(self) -> dict[str, Any]:
+    def public(self) -> ShiftPublic:
         """protocol.md §4.1 shift."""
+        assert self.id is not None, "a shift is published once it has an id"
         return {
             "id": self.id,
             "truck_id": self.truck_id,
             "location_id": self.location_id,
-            "status": self.status,
+            "status": cast(ShiftStatus, self.status),
             "started_at": iso(self.started_at),
             "ended_at": iso(self.ended_at),
             "config": self.config(),

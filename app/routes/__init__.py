@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.routing import BaseRoute, WebSocketRoute
 
 from app.routes import (
+    asyncapi,
     audit,
     auth,
     devices,
@@ -28,6 +29,7 @@ __all__ = ["all_routes"]
 def all_routes() -> list[BaseRoute]:
     return [
         *health.routes,
+        *asyncapi.routes,
         *auth.routes,
         *users.routes,
         *audit.routes,

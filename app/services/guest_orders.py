@@ -22,7 +22,7 @@ from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import GuestOrder, Order, Shift, StockHold, utcnow
 from app.models.common import iso
-from app.models.guest import GuestOrderCreate, GuestOrderPlaced, GuestOrderView, GuestStatus
+from app.models.guest import GuestOrderCreate, GuestOrderPlaced, GuestOrderView, GuestStatus, OrderStatusEvent
 from app.services.events import OutEvent, stage
 from app.services.guest_eta import order_eta_s
 from app.services.orders import check_menu_lines, check_throttle, slot_bounds
@@ -217,7 +217,7 @@ async def view(session: AsyncSession, guest: GuestOrder) -> dict[str, Any]:
     ).model_dump(mode="json")
 
 
-async def order_event(session: AsyncSession, order: Order, status: str | None = None) -> OutEvent | None:
+async def order_event(session: AsyncSession, order: Order, status: GuestStatus | None = None) -> OutEvent | None:
     """The ``order.*`` event (protocol.md §2.4 ``order:{token}``) of a guest's ticket now in ``order.status``
     (or ``status``), staged by the caller in the ticket change's own transaction; None for staff tickets."""
     if order.source != "guest" or order.id is None:
@@ -226,7 +226,7 @@ async def order_event(session: AsyncSession, order: Order, status: str | None = 
     if guest is None:
         return None
     state = status or TICKET_TO_GUEST[order.status]
-    data = {
+    data: OrderStatusEvent = {
         "order_token": guest.token,
         "status": state,
         "number": order.number,

@@ -19,7 +19,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import GuestOrder, MenuItem, Order, OrderLine, OrderStatusChange, PaymentEvent, Shift, StockHold, utcnow
-from app.models.guest import PaymentWebhook, WebhookResult
+from app.models.guest import OrderStatusEvent, PaymentWebhook, WebhookResult
 from app.services import audit
 from app.services.events import OutEvent, stage
 from app.services.guest_orders import TICKET_TO_GUEST, order_event
@@ -141,7 +141,13 @@ async def reject(session: AsyncSession, shift: Shift, guest: GuestOrder, reason:
         new={"status": "rejected", "reason": reason, "refund_cents": guest.amount_cents, "currency": guest.currency},
         truck_id=shift.truck_id,
     )
-    data = {"order_token": guest.token, "status": "rejected", "number": None, "eta_s": None, "reason": reason}
+    data: OrderStatusEvent = {
+        "order_token": guest.token,
+        "status": "rejected",
+        "number": None,
+        "eta_s": None,
+        "reason": reason,
+    }
     return [*events, OutEvent(f"order:{guest.token}", "order.rejected", data)]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -17,12 +16,13 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import MenuItem, ShiftStock, utcnow
+from app.models.menu import StockAlert, StockState
 from app.services.events import OutEvent
 
 __all__ = ["StockChange", "alert_event", "decrement", "restore", "state_of", "stock_rows"]
 
 
-def state_of(remaining: int | None, threshold: int | None, sold_out: bool) -> str:
+def state_of(remaining: int | None, threshold: int | None, sold_out: bool) -> StockState:
     if sold_out or remaining == 0:
         return "sold_out"
     if remaining is not None and threshold is not None and remaining <= threshold:
@@ -43,7 +43,7 @@ class StockChange:
     sold_out: bool
 
     @property
-    def after(self) -> str:
+    def after(self) -> StockState:
         return state_of(self.remaining, self.threshold, self.sold_out)
 
 
@@ -56,7 +56,7 @@ def alert_event(shift_id: int, change: StockChange) -> OutEvent | None:
     if before == after:
         return None
     name = "stock.restocked" if before == "sold_out" else _EVENTS[after]
-    data: dict[str, Any] = {
+    data: StockAlert = {
         "shift_id": shift_id,
         "item_id": change.item_id,
         "name": change.name,

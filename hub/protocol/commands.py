@@ -1,7 +1,8 @@
 """The core's client commands (protocol.md §2.2): frozen dataclasses and their decoders, in one table.
 
 A command is one entry of :class:`CommandSpec`: its ``type`` on the wire, its dataclass, the
-decoder from the frame's JSON object, and its metrics label. The application adds its own
+decoder from the frame's JSON object, its metrics label, and the JSON Schema the AsyncAPI
+document publishes for it (written beside its decoder, so the two are changed together). The application adds its own
 (e.g. ``gps``) to the same :class:`~hub.protocol.table.CommandTable`; nothing else needs to
 know a command exists.
 """
@@ -9,10 +10,10 @@ know a command exists.
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from hub.protocol.fields import CommandId, bad, string
+from hub.protocol.fields import CommandId, Schema, bad, command_schema, string, string_schema
 
 __all__ = [
     "MAX_SEQ",
@@ -59,6 +60,10 @@ class CommandSpec:
     label: str
     counted: bool = True
     """Counts against the connection's ``HUB_COMMANDS_PER_S`` (a command with a budget of its own says no)."""
+    schema: Schema = field(kw_only=True)
+    """The frame's JSON Schema: what ``decode`` accepts (checks it cannot express go in its descriptions)."""
+    replies: tuple[str, ...] = field(default=(), kw_only=True)
+    """``type`` of the frames that answer it (besides ``error``); the document links command and reply."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,10 +129,50 @@ class Ping:
     id: CommandId
 
 
+_TOPIC: Schema = {**string_schema(MAX_TOPIC_CHARS), "description": "family:key, e.g. kds:42 (protocol.md §2.4)"}
+_TOKEN = string_schema(MAX_TOKEN_CHARS)
+
+
 def _topic(obj: dict[str, Any], cid: CommandId) -> str:
     topic = string(obj, "topic", cid, max_chars=MAX_TOPIC_CHARS)
     assert topic is not None
     return topic
+
+
+def _hello_schema(device_kinds: Collection[str], credentials: Collection[str] = ()) -> Schema:
+    kind: Schema = {"enum": sorted(device_kinds)} if device_kinds else string_schema(32)
+    device = {
+        "type": ["object", "null"],
+        "properties": {
+            "id": string_schema(MAX_DEVICE_FIELD_CHARS),
+            "kind": {**kind, "default": "other"},
+            "app": string_schema(MAX_DEVICE_FIELD_CHARS, nullable=True),
+        },
+        "required": ["id"],
+    }
+    properties: Schema = {"token": {**_TOKEN, "description": "an access token from POST /api/auth/login"}}
+    for name in credentials:
+        properties[name] = {
+            **_TOKEN,
+            "description": f"instead of token: the application's {name} (its authenticator decides)",
+        }
+    properties["device"] = device
+    if not credentials:
+        return command_schema(
+            "hello",
+            "The first frame, within HUB_HELLO_TIMEOUT_S: authenticates the socket (protocol.md §2.1).",
+            properties,
+            ("token",),
+        )
+    names = ("token", *credentials)
+    schema = command_schema(
+        "hello",
+        "The first frame, within HUB_HELLO_TIMEOUT_S: authenticates the socket (protocol.md §2.1) "
+        f"with exactly one of {', '.join(names)}.",
+        properties,
+    )
+    schema["oneOf"] = [{"required": [name]} for name in names]
+    return schema
 
 
 def _hello_decoder(device_kinds: Collection[str], credentials: Collection[str] = ()) -> Decoder:
@@ -161,6 +206,25 @@ def _hello_decoder(device_kinds: Collection[str], credentials: Collection[str] =
     return decode
 
 
+_SUBSCRIBE = command_schema(
+    "subscribe",
+    "Start receiving a topic's events; with since, first replay what was missed (protocol.md §2.2).",
+    {
+        "topic": _TOPIC,
+        "since": {
+            "type": ["object", "null"],
+            "description": "the last position seen (from a subscribed reply, an event or a snapshot)",
+            "properties": {
+                "seq": {"type": "integer", "minimum": 0, "maximum": MAX_SEQ},
+                "epoch": string_schema(MAX_TOPIC_CHARS),
+            },
+            "required": ["seq", "epoch"],
+        },
+    },
+    ("topic",),
+)
+
+
 def _subscribe(obj: dict[str, Any], cid: CommandId, now: float) -> Subscribe:
     topic = _topic(obj, cid)
     raw = obj.get("since")
@@ -174,6 +238,14 @@ def _subscribe(obj: dict[str, Any], cid: CommandId, now: float) -> Subscribe:
     epoch = string(raw, "epoch", cid, max_chars=MAX_TOPIC_CHARS)
     assert epoch is not None
     return Subscribe(id=cid, topic=topic, since=Position(seq=seq, epoch=epoch))
+
+
+_PUBLISH = command_schema(
+    "publish",
+    "Publish an event on a topic that accepts client publications (which: the application decides).",
+    {"topic": _TOPIC, "event": string_schema(MAX_EVENT_CHARS), "data": {"description": "any JSON value"}},
+    ("topic", "event", "data"),
+)
 
 
 def _publish(obj: dict[str, Any], cid: CommandId, now: float) -> Publish:
@@ -191,14 +263,39 @@ def _refresh(obj: dict[str, Any], cid: CommandId, now: float) -> Refresh:
     return Refresh(id=cid, token=token)
 
 
+_UNSUBSCRIBE = command_schema("unsubscribe", "Stop receiving a topic.", {"topic": _TOPIC}, ("topic",))
+_PRESENCE = command_schema("presence", "Who is subscribed to a topic, on every node.", {"topic": _TOPIC}, ("topic",))
+_REFRESH = command_schema(
+    "refresh", "Replace the socket's token before it expires (same user).", {"token": _TOKEN}, ("token",)
+)
+_PING = command_schema("ping", "An application-level ping, for clients that cannot see WebSocket pings.")
+
+
 def core_commands(device_kinds: Collection[str] = (), hello_credentials: Collection[str] = ()) -> list[CommandSpec]:
     """The commands every hub speaks (protocol.md §2.1-§2.2), ``gps`` aside (the application's)."""
+    hello = _hello_decoder(device_kinds, hello_credentials)
     return [
-        CommandSpec("hello", Hello, _hello_decoder(device_kinds, hello_credentials), "hello"),
-        CommandSpec("subscribe", Subscribe, _subscribe, "subscribe"),
-        CommandSpec("unsubscribe", Unsubscribe, lambda o, c, n: Unsubscribe(id=c, topic=_topic(o, c)), "unsubscribe"),
-        CommandSpec("publish", Publish, _publish, "publish"),
-        CommandSpec("presence", Presence, lambda o, c, n: Presence(id=c, topic=_topic(o, c)), "presence"),
-        CommandSpec("refresh", Refresh, _refresh, "refresh"),
-        CommandSpec("ping", Ping, lambda o, c, n: Ping(id=c), "ping"),
+        CommandSpec(
+            "hello", Hello, hello, "hello", schema=_hello_schema(device_kinds, hello_credentials), replies=("welcome",)
+        ),
+        CommandSpec("subscribe", Subscribe, _subscribe, "subscribe", schema=_SUBSCRIBE, replies=("subscribed",)),
+        CommandSpec(
+            "unsubscribe",
+            Unsubscribe,
+            lambda o, c, n: Unsubscribe(id=c, topic=_topic(o, c)),
+            "unsubscribe",
+            schema=_UNSUBSCRIBE,
+            replies=("unsubscribed",),
+        ),
+        CommandSpec("publish", Publish, _publish, "publish", schema=_PUBLISH, replies=("published",)),
+        CommandSpec(
+            "presence",
+            Presence,
+            lambda o, c, n: Presence(id=c, topic=_topic(o, c)),
+            "presence",
+            schema=_PRESENCE,
+            replies=("presence",),
+        ),
+        CommandSpec("refresh", Refresh, _refresh, "refresh", schema=_REFRESH, replies=("refreshed",)),
+        CommandSpec("ping", Ping, lambda o, c, n: Ping(id=c), "ping", schema=_PING, replies=("pong",)),
     ]

@@ -13,10 +13,50 @@ from typing import Any
 from hub.codes import ErrorCode
 from hub.errors import ProtocolError
 
-__all__ = ["MAX_ID_CHARS", "CommandId", "bad", "command_id", "number", "string"]
+__all__ = [
+    "ID_SCHEMA",
+    "MAX_ID_CHARS",
+    "CommandId",
+    "Schema",
+    "bad",
+    "command_id",
+    "command_schema",
+    "number",
+    "string",
+    "string_schema",
+]
 
 CommandId = str | int | None
 MAX_ID_CHARS = 64  # protocol.md §2: "id (string or integer, at most 64 characters)"
+
+Schema = dict[str, Any]
+"""A JSON Schema (draft 07, the base of AsyncAPI's schema format) describing one frame or field."""
+
+ID_SCHEMA: Schema = {
+    "type": ["string", "integer", "null"],
+    "maxLength": MAX_ID_CHARS,
+    "description": "Chosen by the client; echoed by the reply. At most 64 characters.",
+}
+
+
+def string_schema(max_chars: int, *, nullable: bool = False) -> Schema:
+    """What :func:`string` accepts: a non-empty string of at most ``max_chars`` (or null when optional)."""
+    return {"type": ["string", "null"] if nullable else "string", "minLength": 1, "maxLength": max_chars}
+
+
+def command_schema(
+    kind: str, description: str, properties: Schema | None = None, required: tuple[str, ...] = ()
+) -> Schema:
+    """The JSON Schema of one client command: ``type``, the optional ``id``, then the command's own fields.
+
+    Unknown fields are ignored by the decoders, so the schema allows them too.
+    """
+    return {
+        "type": "object",
+        "description": description,
+        "properties": {"type": {"const": kind}, "id": ID_SCHEMA, **(properties or {})},
+        "required": ["type", *required],
+    }
 
 
 def bad(message: str, cid: CommandId = None) -> ProtocolError:

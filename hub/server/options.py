@@ -27,5 +27,5 @@ def uvicorn_ws_options(config: HubConfig) -> dict[str, Any]:
         "ws_ping_interval": None,
         "ws_ping_timeout": None,
         "ws_per_message_deflate": False,  # identical bytes for every subscriber
-        "timeout_graceful_shutdown": config.drain_s,
+        "timeout_graceful_shutdown": config.server_drain_s,  # the rest of drain_s is the lifespan's (hub.drain)
     }

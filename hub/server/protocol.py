@@ -8,7 +8,8 @@ after ``hello``, receives frames by callback with no task per idle connection. O
 attributes are used (``Config``, ``ServerState``), and websockets only for the handshake.
 
 Close codes the server itself decides (protocol.md §2.6): 1009 and 1007 from the framing, 4408
-from the heartbeat, 1001 when the process drains.
+from the heartbeat (4500 instead when bytes for the peer are still unwritten), 1001 when the
+process drains.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class HubWebSocketProtocol(asyncio.Protocol):
         self._awaiting_pong = False
         self._close_timer: asyncio.TimerHandle | None = None
         self.drain_callback: Callable[[], None] | None = None
+        self.stall_callback: Callable[[], None] | None = None
 
     # ---- asyncio.Protocol ----
 
@@ -283,14 +285,34 @@ class HubWebSocketProtocol(asyncio.Protocol):
             self._stop_heartbeat()
             return
         if self._awaiting_pong:
+            self._stop_heartbeat()
+            if self._unwritten():
+                self._stalled()
+                return
             self._lost_code = int(CloseCode.TIMEOUT)
             self.wire.fail(int(CloseCode.TIMEOUT), "heartbeat lost")
             self._flush_wire()
-            self._stop_heartbeat()
             return
         self._awaiting_pong = True
         if self.transport is not None:
             self.transport.write(PING_FRAME)
+
+    def _unwritten(self) -> bool:
+        """Bytes for the peer still wait above the kernel (asyncio's buffer, or the hub's queue behind a pause)."""
+        transport = self.transport
+        return not self._writable or (transport is not None and transport.get_write_buffer_size() > 0)
+
+    def _stalled(self) -> None:
+        """protocol.md §2.6: a peer that stopped reading is a slow consumer (4500), not a lost heartbeat (4408).
+
+        Kernel buffers can hide megabytes, so its queue may never overflow before the heartbeat gives up on
+        it; the operator must still see "not reading". The owner of the connection (the hub) closes it, so
+        its bookkeeping and metrics tell the same story; a connection nobody owns yet is closed here.
+        """
+        if self.stall_callback is not None:
+            self.stall_callback()
+        else:
+            self.close(int(CloseCode.SLOW_CONSUMER), "not reading")
 
     def _stop_heartbeat(self) -> None:
         heartbeat = self.app_state.get(HEARTBEAT_STATE_KEY)

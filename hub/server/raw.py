@@ -47,6 +47,9 @@ class RawTransport:
     def on_drain(self, callback: Any) -> None:
         self._proto.drain_callback = callback
 
+    def on_stall(self, callback: Any) -> None:
+        self._proto.stall_callback = callback
+
     def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:
         self._proto.detach(on_frame, on_lost)
         return True

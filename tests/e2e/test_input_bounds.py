@@ -1,4 +1,4 @@
-"""No input reaches the database unchecked: ids beyond 64 bits and malformed bodies get 4xx, never 500."""
+"""No input reaches the database unchecked: ids beyond the id columns and malformed bodies get 4xx, never 500."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any
 import pytest
 from starlette.routing import Route
 
+from app.models.common import MAX_ID
 from app.routes import all_routes
 from tests.support.kitchen import open_shift, order
-from tests.support.server import RunningServer
+from tests.support.server import RunningServer, command
 
-HUGE = 2**63  # one more than a signed 64-bit id can hold
+HUGE = MAX_ID + 1  # one more than an id column can hold (Postgres integer)
 BODY_FIELDS: list[tuple[str, str, dict[str, Any]]] = [
     ("POST", "/api/shifts", {"truck_id": HUGE, "location_id": 1}),
     ("POST", "/api/shifts", {"truck_id": 1, "location_id": HUGE}),
@@ -74,3 +75,13 @@ async def test_a_malformed_body_on_hold_holds_nothing(server: RunningServer) -> 
         assert (await http.get(f"/api/orders/{ticket['id']}")).json()["held"] is False
         assert (await http.post(f"/api/orders/{ticket['id']}/hold", content=b"{}")).json()["held"] is True
         assert (await http.post(f"/api/orders/{ticket['id']}/resume")).json()["held"] is False  # no body at all
+
+
+@pytest.mark.parametrize(
+    "topic", [f"kds:{HUGE}", f"shift:{HUGE}", f"stock:{HUGE}", f"notice:{HUGE}", "kds:99999999999"]
+)
+async def test_a_topic_key_beyond_the_id_columns_is_not_found(server: RunningServer, topic: str) -> None:
+    ws = await server.as_user("manager")
+    reply = await command(ws, {"type": "subscribe", "id": 1, "topic": topic})
+    assert reply["type"] == "error" and reply["code"] == "not_found", reply
+    assert (await command(ws, {"type": "ping", "id": 2}))["type"] == "pong"  # the socket is fine

@@ -58,6 +58,7 @@ async def test_metrics_have_contract_names_and_template_routes(server: RunningSe
     assert 'route="/api/shifts/{id:int}/pause"' in text and "/api/shifts/1/pause" not in text
     assert 'hub_connections{kind="kds"} 1.0' in text
     assert 'hub_events_published_total{family="shift"} 2.0' in text
+    assert not [n for n in names if n.endswith("_created")], "a _created series per counter is noise to a scraper"
 
 
 async def test_request_id_in_and_out(server: RunningServer, caplog: pytest.LogCaptureFixture) -> None:

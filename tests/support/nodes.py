@@ -70,9 +70,12 @@ def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
 
 
 @contextlib.asynccontextmanager
-async def hub_process(settings: Settings, **extra_env: str) -> AsyncIterator[HubProcess]:
-    """Start a node and wait until ``/readyz`` answers 200 (database and broker reachable)."""
+async def hub_process(settings: Settings, *, log: Path | None = None, **extra_env: str) -> AsyncIterator[HubProcess]:
+    """Start a node and wait until ``/readyz`` answers 200 (database and broker reachable).
+
+    ``log``: a file for the node's standard error (by default it shows up in the test's output)."""
     port = free_port()
+    stderr = log.open("wb") if log is not None else None
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -81,8 +84,10 @@ async def hub_process(settings: Settings, **extra_env: str) -> AsyncIterator[Hub
         cwd=ROOT,
         env=_env(settings, port, **extra_env),
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=None,  # the node's warnings show up in the test's output when it fails
+        stderr=stderr,  # None: the node's warnings show up in the test's output when it fails
     )
+    if stderr is not None:
+        stderr.close()  # the child holds its own copy
     node = HubProcess(settings, port, None)  # type: ignore[arg-type]  # no in-process uvicorn.Server
     node.proc = proc
     try:

@@ -11,6 +11,8 @@ from typing import Any
 
 import orjson
 
+from tests.support.asyncapi import check_frame
+
 
 def _mask(payload: bytes, first: int = 0x81) -> bytes:
     key = os.urandom(4)
@@ -75,6 +77,7 @@ class RawClient:
             opcode, payload = await self.read_frame()
             if opcode == 0x1:
                 frame: dict[str, Any] = orjson.loads(payload)
+                check_frame(frame)
                 return frame
             if opcode == 0x8:
                 raise ConnectionError(f"closed {struct.unpack('!H', payload[:2])[0]}")
@@ -86,6 +89,7 @@ class RawClient:
             opcode, payload = await self.read_frame()
             if opcode == 0x1:
                 frames.append(orjson.loads(payload))
+                check_frame(frames[-1])
             elif opcode == 0x8:
                 return struct.unpack("!H", payload[:2])[0], frames
 

@@ -18,6 +18,7 @@ from websockets.asyncio.client import ClientConnection
 from app.main import create_app
 from app.serving import uvicorn_options
 from app.settings import Settings
+from tests.support.asyncapi import check_frame
 from tests.support.timing import MS
 
 
@@ -77,8 +78,10 @@ class RunningServer:
 
 
 async def recv(ws: ClientConnection, timeout: float = 3000 * MS) -> dict[str, Any]:
+    """The next frame, checked against the AsyncAPI document (every e2e test reads through here)."""
     raw = await asyncio.wait_for(ws.recv(), timeout)
     frame: dict[str, Any] = orjson.loads(raw)
+    check_frame(frame)
     return frame
 
 
@@ -101,7 +104,9 @@ async def closed_with(ws: ClientConnection, timeout: float = 3000 * MS) -> tuple
     with contextlib.suppress(websockets.ConnectionClosed):
         async with asyncio.timeout(timeout):
             while True:
-                frames.append(orjson.loads(await ws.recv()))
+                frame = orjson.loads(await ws.recv())
+                check_frame(frame)
+                frames.append(frame)
     assert ws.close_code is not None or ws.protocol.close_rcvd is not None, "connection still open"
     rcvd = ws.protocol.close_rcvd
     return (rcvd.code if rcvd is not None else None), frames

@@ -19,6 +19,7 @@ from hub_client.subscription import Accept, Subscription
         (1001, Action.RECONNECT),
         (1006, Action.RECONNECT),
         (1011, Action.RECONNECT),
+        (1013, Action.RECONNECT),  # an overloaded node refusing a hello: jittered backoff, then again
         (4408, Action.RECONNECT),
         (4500, Action.RECONNECT),
         (4401, Action.REFRESH),

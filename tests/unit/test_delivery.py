@@ -75,6 +75,8 @@ class MemoryTransport:
 
     def on_drain(self, callback: Any) -> None: ...
 
+    def on_stall(self, callback: Any) -> None: ...
+
     def detach(self, on_frame: OnFrame, on_lost: OnLost) -> bool:
         return True
 
@@ -121,6 +123,30 @@ async def test_a_backpressured_socket_queues_in_order_then_overflows_4500() -> N
         sender.push(_frame(n))
         await asyncio.sleep(0)
     assert sender.close_request is not None and sender.close_request[0] is CloseCode.SLOW_CONSUMER
+
+
+async def test_a_stalled_reader_is_closed_4500_at_once_and_a_stuck_drain_goes_out_with_its_own_code() -> None:
+    """The heartbeat found the peer not reading: nothing more waits for it (hub.server's 4500 path)."""
+    transport = MemoryTransport()
+    transport.full = True
+    sender = _sender(transport, Corker(SendStats()), limit=4)
+    sender.push(_frame(0))
+    await asyncio.sleep(0)
+    sender.stalled()
+    await asyncio.sleep(0)
+    assert transport.closed == (4500, "not reading") and transport.writes == []
+
+    stuck = MemoryTransport()
+    stuck.full = True
+    sender = _sender(stuck, Corker(SendStats()), limit=4)
+    sender.push(_frame(0))
+    await asyncio.sleep(0)
+    sender.request_close(CloseCode.GOING_AWAY, "server shutting down", flush=True)  # waits for a writable socket
+    await asyncio.sleep(0)
+    assert stuck.closed is None
+    sender.stalled()
+    await asyncio.sleep(0)
+    assert stuck.closed == (1001, "server shutting down")
 
 
 async def test_conflated_frames_replace_by_key_while_backlogged() -> None:

@@ -120,6 +120,16 @@ def test_settings_from_env_and_production_guard() -> None:
     assert Settings.from_env({"HUB_ENV": "production", "HUB_SECRET_KEY": "k" * 40}).production
 
 
+def test_outbound_queue_must_stay_below_history_size() -> None:
+    """A 4500 drops at most the outbox: with a queue as long as history the tablet could never resume."""
+    assert Settings().outbound_queue < Settings().history_size
+    with pytest.raises(SettingsError, match="HUB_OUTBOUND_QUEUE=1024 must be smaller than HUB_HISTORY_SIZE=1000"):
+        Settings.from_env({"HUB_OUTBOUND_QUEUE": "1024"})
+    with pytest.raises(SettingsError, match="HUB_OUTBOUND_QUEUE=200 must be smaller than HUB_HISTORY_SIZE=200"):
+        Settings.from_env({"HUB_OUTBOUND_QUEUE": "200", "HUB_HISTORY_SIZE": "200"})
+    assert Settings.from_env({"HUB_OUTBOUND_QUEUE": "1024", "HUB_HISTORY_SIZE": "5000"}).outbound_queue == 1024
+
+
 def test_several_workers_need_the_redis_broker_and_get_a_node_id_each() -> None:
     with pytest.raises(SettingsError, match="WORKERS=4 needs HUB_BROKER_URL"):
         Settings.from_env({"WORKERS": "4"})

@@ -10,11 +10,27 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-__all__ = ["DriverPosition", "PositionStore", "distance_m"]
+from pydantic import ConfigDict, with_config
+from typing_extensions import TypedDict
+
+__all__ = ["DriverPosition", "PositionPublic", "PositionStore", "distance_m"]
 
 EARTH_RADIUS_M = 6_371_008.8
+
+
+@with_config(ConfigDict(extra="forbid"))
+class PositionPublic(TypedDict):
+    """protocol.md §4.1 position: the REST body and the ``data`` of ``gps.position`` (its AsyncAPI schema)."""
+
+    driver_id: int
+    lat: float
+    lon: float
+    ts: float
+    accuracy: float | None
+    speed: float | None
+    heading: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +43,7 @@ class DriverPosition:
     speed: float | None = None
     heading: float | None = None
 
-    def as_dict(self) -> dict[str, Any]:
+    def as_dict(self) -> PositionPublic:
         """protocol.md §4.1 position (also the ``data`` of ``gps.position``)."""
         return {
             "driver_id": self.driver_id,

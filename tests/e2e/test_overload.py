@@ -1,0 +1,111 @@
+"""Admission control in a reconnect storm: an overloaded node answers at once (1013, 503) instead of queuing.
+
+The database is made slow the honest way: the test holds a write lock on the ``devices`` table, so
+a hello registering a device, or a REST call writing one, waits for the database like it would
+behind an exhausted pool. Nothing in the hub is mocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator
+
+import asyncpg
+import httpx
+import pytest
+import websockets
+from sqlalchemy.engine import make_url
+
+from tests.support.nodes import metric
+from tests.support.server import RunningServer, closed_with, recv, send
+from tests.support.timing import MS
+
+
+@contextlib.asynccontextmanager
+async def devices_locked(url: str) -> AsyncIterator[None]:
+    """Writes to ``devices`` wait until the block ends (reads go on)."""
+    parsed = make_url(url)
+    if url.startswith("sqlite"):
+        db = sqlite3.connect(str(parsed.database), isolation_level=None)
+        db.execute("BEGIN IMMEDIATE")  # the one writer lock of the file: other writers wait (WAL readers do not)
+        try:
+            yield
+        finally:
+            db.execute("ROLLBACK")
+            db.close()
+        return
+    pg = await asyncpg.connect(
+        host=parsed.host, port=parsed.port or 5432, user=parsed.username, password=parsed.password,
+        database=parsed.database,
+    )  # fmt: skip
+    try:
+        async with pg.transaction():
+            await pg.execute("LOCK TABLE devices IN EXCLUSIVE MODE")
+            yield
+    finally:
+        await pg.close()
+
+
+async def _metrics(server: RunningServer) -> str:
+    async with server.client() as http:
+        return (await http.get("/metrics")).text
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.hub(max_pending_hellos=1)
+async def test_a_hello_beyond_the_waiting_ones_is_closed_1013_at_once(server: RunningServer) -> None:
+    chef, cook = await server.token("chef"), await server.token("cook2")
+    async with devices_locked(server.settings.database_url):
+        waiting = await websockets.connect(server.ws_url)
+        await send(waiting, {"type": "hello", "token": chef, "device": {"id": "storm-1", "kind": "kds"}})
+        async with server.client() as http:
+            while metric((await http.get("/metrics")).text, "hub_connections_opened_total") < 1:
+                await asyncio.sleep(10 * MS)  # polling: the first hello is in (its device write now waits)
+        started = time.monotonic()
+        refused = await websockets.connect(server.ws_url)
+        await send(refused, {"type": "hello", "token": cook})
+        code, frames = await closed_with(refused, timeout=2000 * MS)
+        assert code == 1013 and frames == []
+        assert time.monotonic() - started < 1.0  # answered, not queued behind the database
+    welcome = await recv(waiting, timeout=5000 * MS)  # the lock is gone: the waiting hello goes through
+    assert welcome["type"] == "welcome"
+    text = await _metrics(server)
+    assert metric(text, "hub_overload_refusals_total", what="hello") == 1.0
+    assert metric(text, "hub_disconnects_total", by="server", code="1013") == 1.0
+    await waiting.close()
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.hub(max_pending_requests=1)
+async def test_a_request_beyond_the_pending_ones_gets_503_with_retry_after_at_once(server: RunningServer) -> None:
+    token = await server.token("chef")
+    async with server.client(token) as http:
+        async with devices_locked(server.settings.database_url):
+
+            def register() -> asyncio.Future[httpx.Response]:
+                return asyncio.ensure_future(http.post("/api/devices", json={"device_id": "till-2", "kind": "pos"}))
+
+            slow = register()
+            deadline = time.monotonic() + 5
+            while True:  # until the slow call holds the one slot (it waits for the locked table) and a probe is refused
+                assert time.monotonic() < deadline, "never refused"
+                await asyncio.wait({slow}, timeout=50 * MS)
+                if slow.done():  # a probe took the slot first and the slow call was the one refused: again
+                    assert slow.result().status_code == 503
+                    slow = register()
+                    continue
+                started = time.monotonic()
+                refused = await http.get("/api/me")
+                took = time.monotonic() - started
+                if refused.status_code == 503:
+                    break
+            assert took < 1.0
+            assert refused.headers["retry-after"] == "1"
+            assert refused.json()["error"]["code"] == "unavailable"
+        assert (await asyncio.wait_for(slow, 10)).status_code == 201  # the waiting one was not harmed
+        assert (await http.get("/healthz")).status_code == 200  # health and metrics never count
+    text = await _metrics(server)
+    assert metric(text, "hub_overload_refusals_total", what="request") >= 1.0

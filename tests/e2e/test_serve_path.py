@@ -1,0 +1,52 @@
+"""The hub as ``make run`` serves it: ``python -m app serve`` in its own process (uvloop, httptools).
+
+The in-process test server runs on pytest's asyncio loop; these tests cover what only the real
+command line exercises (uvloop's transports, the process's own signal handling).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from dataclasses import replace
+
+import pytest
+
+from app.settings import Settings
+from tests.support.nodes import ROOT, hub_process, process_env
+from tests.support.server import command, recv
+
+pytestmark = pytest.mark.filterwarnings("ignore::ResourceWarning")
+
+
+@pytest.mark.timeout(60)
+async def test_send_buffer_cap_under_the_real_serve_path_still_delivers(settings: Settings) -> None:
+    """``HUB_SEND_BUFFER_BYTES`` once refused every socket under uvloop (its transport is no
+    ``asyncio.WriteTransport``). With a 4 KiB cap, events far larger than the cap all arrive, in order."""
+    async with hub_process(replace(settings, node_id="capped"), HUB_SEND_BUFFER_BYTES="4096") as node:
+        tablet = await node.as_user("chef")
+        assert (await command(tablet, {"type": "subscribe", "id": 1, "topic": "notice:1"}))["type"] == "subscribed"
+        manager = await node.as_user("manager")
+        text = "x" * 20_000  # five times the cap: each frame goes out through the backpressure path
+        for i in range(10):
+            frame = {"type": "publish", "id": i, "topic": "notice:1", "event": "notice.posted", "data": {"i": i}}
+            if i % 2:
+                frame["data"] = {"i": i, "text": text}
+            assert (await command(manager, frame))["type"] == "published"
+        events = [await recv(tablet) for _ in range(10)]
+        assert [e["data"]["i"] for e in events] == list(range(10))
+        assert [e["seq"] for e in events] == list(range(1, 11))
+
+
+@pytest.mark.timeout(60)
+async def test_an_outbound_queue_as_long_as_history_refuses_to_start_in_one_line() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "app", "serve", cwd=ROOT, env=process_env(HUB_OUTBOUND_QUEUE="1024"),
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 2
+    assert err.decode().splitlines() == [
+        "fusionx-hub: configuration error: HUB_OUTBOUND_QUEUE=1024 must be smaller than HUB_HISTORY_SIZE=1000: "
+        "a tablet closed 4500 for overflowing its queue could never resume from history"
+    ]
