@@ -46,6 +46,13 @@ def _ingest(clock: Clock, published: list[tuple[Any, ...]]) -> tuple[GpsIngest, 
 T0 = time.time()  # pings carry phone times: recent ones, or the store's TTL forgets them
 
 
+@pytest.fixture(autouse=True)
+def _recent_phone_time() -> None:
+    """Now, per test: a suite that runs longer than the position TTL must not age the pings into oblivion."""
+    global T0
+    T0 = time.time()
+
+
 def _gps(cid: Any, *ts: float) -> Gps:
     return Gps(id=cid, pings=tuple(GpsPing(lat=5.0, lon=-4.0, ts=T0 + t) for t in ts))
 
