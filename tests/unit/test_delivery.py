@@ -10,13 +10,14 @@ from typing import Any
 import orjson
 from prometheus_client import CollectorRegistry
 
+from hub.auth import Principal
 from hub.codes import CloseCode
 from hub.config import HubConfig
 from hub.connection import Connection, ConnectionKit
 from hub.fanout import Fanout
 from hub.history import Publication
 from hub.metrics import HubMetrics
-from hub.protocol.commands import core_commands
+from hub.protocol.commands import Device, core_commands
 from hub.protocol.table import CommandTable
 from hub.registry import Registry
 from hub.sender import Corker, Sender, SendStats
@@ -187,3 +188,21 @@ async def test_fan_out_encodes_once_and_carries_keyed_topics() -> None:
     assert [(f["topic"], f["seq"], f["data"]["lat"]) for f in fleet] == [("fleet", 1, 1.0), ("fleet", 2, 2.0)]
     assert [(f["topic"], f["seq"], f["data"]["lat"]) for f in car] == [("car:7", 1, 1.0), ("car:7", 2, 2.0)]
     assert other_car.writes == []
+
+
+def test_a_guest_phone_is_never_a_tracked_device() -> None:
+    """A principal that is not a user (``public`` None) may name a device in hello: the registry never counts it,
+    so the offline book and ``DeviceTracker`` (connected, seen, disconnected) never see a guest's phone."""
+    registry, corker = Registry(), Corker(SendStats())
+    guest = _connection(registry, corker, MemoryTransport(), 1)
+    guest.principal = Principal(user_id=-7, session_id="guest:7", expires_at=2e9, public=None)
+    guest.device = Device(id="phone-1")
+    cook = _connection(registry, corker, MemoryTransport(), 2)
+    cook.principal = Principal(user_id=3, session_id="s", expires_at=2e9, public={"id": 3})
+    cook.device = Device(id="tab-1", kind="kds")
+    registry.add(guest)
+    registry.add(cook)
+    assert guest.tracked_device is None and cook.tracked_device == cook.device
+    assert registry.devices() == [(3, "tab-1")]
+    assert registry.remove(guest) is False  # not "its device's last socket": nothing to mark offline
+    assert registry.remove(cook) is True
