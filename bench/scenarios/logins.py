@@ -147,23 +147,30 @@ class _Placement:
         return _pings(pings) | {"cpu": cpu, "seconds": round(t1 - t0, 3)}
 
     async def _burst(self, n: int) -> dict[str, Any]:
-        """One burst of ``n`` logins; run again (twice at most) when the machine was busy meanwhile."""
-        discarded: list[dict[str, Any]] = []
-        while True:
-            await self._quiet()
-            meter = self.ctx.meter(self.hub, self.tablet.pid, self.logins.pid)
-            logins = await self.logins.call(
-                "burst", host="127.0.0.1", port=self.hub.port, n=n, first=self.first, users=USERS,
-                prefix=USER_PREFIX, password=PASSWORD, timeout_s=LOGIN_TIMEOUT_S,
-            )  # fmt: skip
-            cpu = meter.stop()
-            self.first += n
-            pings = await self.tablet.call("window", t0=logins["t0"], t1=logins["t1"], grace_s=GRACE_S)
-            burst = {"logins": logins, "pings": pings, "cpu": cpu, "seconds": round(logins["t1"] - logins["t0"], 3)}
-            if not cpu["noisy"] or len(discarded) >= MAX_NOISY_RETRIES:
-                return burst | {"retries": len(discarded), "discarded": [_brief(b) for b in discarded]}
-            discarded.append(burst)
-            self.ctx.say(f"      burst of {n}: the machine was busy (other {cpu['other_cpu_pct']}%), once more")
+        """One burst of ``n`` logins; run again (twice at most) when the machine was busy meanwhile, and the
+        attempt during which other processes took the least CPU counts (the others stay in the record)."""
+        attempts: list[dict[str, Any]] = []
+        while not attempts or (attempts[-1]["cpu"]["noisy"] and len(attempts) <= MAX_NOISY_RETRIES):
+            if attempts:
+                other = attempts[-1]["cpu"]["other_cpu_pct"]
+                self.ctx.say(f"      burst of {n}: the machine was busy (other processes {other}%), once more")
+            attempts.append(await self._attempt(n))
+        best = min(attempts, key=lambda a: float(a["cpu"]["other_cpu_pct"]))
+        discarded = [_brief(a) for a in attempts if a is not best]
+        return best | {"retries": len(attempts) - 1, "discarded": discarded}
+
+    async def _attempt(self, n: int) -> dict[str, Any]:
+        """A quiet hub, then the burst; the tablet's pings from its first request to its last answer."""
+        await self._quiet()
+        meter = self.ctx.meter(self.hub, self.tablet.pid, self.logins.pid)
+        logins = await self.logins.call(
+            "burst", host="127.0.0.1", port=self.hub.port, n=n, first=self.first, users=USERS,
+            prefix=USER_PREFIX, password=PASSWORD, timeout_s=LOGIN_TIMEOUT_S,
+        )  # fmt: skip
+        cpu = meter.stop()
+        self.first += n
+        pings = await self.tablet.call("window", t0=logins["t0"], t1=logins["t1"], grace_s=GRACE_S)
+        return {"logins": logins, "pings": pings, "cpu": cpu, "seconds": round(logins["t1"] - logins["t0"], 3)}
 
 
 def _pings(window: dict[str, Any]) -> dict[str, Any]:

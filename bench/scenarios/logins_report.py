@@ -26,7 +26,8 @@ METHOD = """
   throttle counter fills (a 429 would be a finding). A burst's pings are those sent between its first request and
   its last answer; login latency is from the burst's start to each answer. At rest: the pings of a few seconds
   before the first burst. Before each burst the hub's CPU drops below 10 % over 200 ms, then 0.5 s of rest; a burst
-  during which other processes took ≥ 10 % of a core is run again (twice at most; the table says how often). Two
+  during which other processes took ≥ 10 % of a core is run again (twice at most; the table says how often) and
+  the attempt with the least other load counts; the table's other load % is of the counted attempts. Two
   placements, each a fresh hub: pinned to the server CPU like every other scenario, then allowed on every CPU of the
   bench (the client processes' CPU too). Hub CPU % is of one core (up to 200 % with two CPUs).
 """  # its bullet in docs/benchmarks.md's Method section
