@@ -126,6 +126,7 @@ class Pinger:
         mine = [d for d in self.done if t0 <= d[0] <= t1]
         unanswered = sum(1 for s in self.pending.values() if t0 <= s <= t1)
         late, self.late_s = self.late_s, 0.0
+        worst = sorted(mine, key=lambda d: d[1], reverse=True)[:5]
         return {
             "sent": len(mine) + unanswered,
             "answered": len(mine),
@@ -137,6 +138,8 @@ class Pinger:
             "alive": bool(self.tablet is not None and self.tablet.alive),
             "closed": {str(k): v for k, v in self.shared.closed.items()},
             "client_late_ms": round(late * 1000, 2),  # since the previous window
+            # the slowest pings: when they left (ms after t0), round trip and hub part (ms); where in a burst they fall
+            "worst": [[round((d[0] - t0) * 1000, 1), round(d[1] * 1000, 2), _ms(d[2])] for d in worst],
         }
 
     async def close_all(self, cmd: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -148,6 +151,10 @@ class Pinger:
             self.tablet = None
         self.pending, self.done, self.unexpected = {}, [], []
         return {}
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000, 2)
 
 
 class Logins:
