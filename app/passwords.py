@@ -6,18 +6,12 @@ at once). So hashing runs in a small thread pool (argon2-cffi releases the GIL w
 hashes), at most ``threads`` at a time, with at most ``queue`` callers waiting; a caller that
 cannot get a thread within ``wait_s`` gets :class:`HashingBusy` (503 with ``Retry-After``),
 never an unbounded queue of logins nobody waits for any more.
-
-The hashing threads also run at the lowest CPU priority (:data:`HASH_THREAD_NICE`). Off the
-loop is not enough where the loop and a hashing thread share a CPU (a hub pinned to one, or
-more threads than idle CPUs): at equal priority the scheduler lets the hash run on while the
-woken loop waits in the run queue, and every socket of the process waits with it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import secrets
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
@@ -28,16 +22,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.settings import Settings
 
-__all__ = ["HASH_THREAD_NICE", "Argon2Params", "HashingBusy", "PasswordHashing", "Verified", "password_hashing"]
-
-HASH_THREAD_NICE = 19
-"""Niceness added to each hashing thread (Linux keeps it per thread: the event loop's own is untouched).
-
-Measured with ``make bench BENCH_ARGS="--scenarios logins"`` on a hub pinned to one CPU, 50 logins at
-once: at the loop's priority the loop thread waited ~110 µs per wake-up for the CPU and a tablet ping's
-time to its handler reached 7.7 ms (p99); 19 levels lower, ~20 µs and 2.1 ms. Logins still get every
-CPU cycle the loop does not want; only when the loop wants the whole CPU do they slow down (then 503
-after ``wait_s``, by design: the sockets come first)."""
+__all__ = ["Argon2Params", "HashingBusy", "PasswordHashing", "Verified", "password_hashing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +105,7 @@ class PasswordHashing:
         if self._admitted >= self._threads + self._queue:
             raise HashingBusy(self._retry_after())
         if self._pool is None or self._slots is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="argon2", initializer=_lower_priority)
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="argon2")
             self._slots = asyncio.Semaphore(self._threads)
         slots = self._slots
         self._admitted += 1
@@ -143,12 +128,6 @@ class PasswordHashing:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-
-def _lower_priority() -> None:
-    """Thread-pool initializer: this hashing thread yields the CPU to the event loop (:data:`HASH_THREAD_NICE`)."""
-    with contextlib.suppress(OSError, AttributeError):  # no os.nice on this platform: hashing as before
-        os.nice(HASH_THREAD_NICE)  # per thread on Linux (nice(2), NOTES); capped at 19
 
 
 def password_hashing(settings: Settings) -> PasswordHashing:
