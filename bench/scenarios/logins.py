@@ -22,6 +22,7 @@ from app.passwords import password_hashing
 from app.settings import Settings
 from bench.measure import percentiles, wait_server_quiet
 from bench.pool import WorkerHandle
+from bench.procs import thread_schedstat
 from bench.scenarios.base import Context, Profile, Setup
 from bench.scenarios.logins_report import METHOD, TARGET_P99_MS, headline, line, table
 from bench.targets import Target
@@ -140,9 +141,9 @@ class _Placement:
     async def _rest(self) -> dict[str, Any]:
         await self._quiet()
         meter = self.ctx.meter(self.hub, self.tablet.pid, self.logins.pid)
-        t0 = time.time()
+        t0, loop0 = time.time(), thread_schedstat(self.hub.pid)
         await asyncio.sleep(self.ctx.profile.login_rest_s)
-        t1, cpu = time.time(), meter.stop()
+        t1, cpu = time.time(), meter.stop() | {"loop": _loop(loop0, thread_schedstat(self.hub.pid))}
         pings = await self.tablet.call("window", t0=t0, t1=t1, grace_s=GRACE_S)
         return _pings(pings) | {"cpu": cpu, "seconds": round(t1 - t0, 3)}
 
@@ -163,14 +164,23 @@ class _Placement:
         """A quiet hub, then the burst; the tablet's pings from its first request to its last answer."""
         await self._quiet()
         meter = self.ctx.meter(self.hub, self.tablet.pid, self.logins.pid)
+        loop0 = thread_schedstat(self.hub.pid)
         logins = await self.logins.call(
             "burst", host="127.0.0.1", port=self.hub.port, n=n, first=self.first, users=USERS,
             prefix=USER_PREFIX, password=PASSWORD, timeout_s=LOGIN_TIMEOUT_S,
         )  # fmt: skip
-        cpu = meter.stop()
+        cpu = meter.stop() | {"loop": _loop(loop0, thread_schedstat(self.hub.pid))}
         self.first += n
         pings = await self.tablet.call("window", t0=logins["t0"], t1=logins["t1"], grace_s=GRACE_S)
         return {"logins": logins, "pings": pings, "cpu": cpu, "seconds": round(logins["t1"] - logins["t0"], 3)}
+
+
+def _loop(before: tuple[float, float, int], after: tuple[float, float, int]) -> dict[str, Any]:
+    """The hub's event-loop thread over a window: its CPU, and how long it waited, runnable, for a CPU (another
+    thread of the hub, e.g. hashing, or another process had it): the part of a ping's delay that is scheduling."""
+    cpu, wait, runs = (b - a for a, b in zip(before, after, strict=True))
+    return {"cpu_ms": round(cpu * 1000, 1), "wait_ms": round(wait * 1000, 1), "runs": int(runs),
+            "wait_us_per_run": round(wait * 1e6 / runs) if runs else None}  # fmt: skip
 
 
 def _pings(window: dict[str, Any]) -> dict[str, Any]:
@@ -196,8 +206,14 @@ def _merge(n: int, bursts: list[dict[str, Any]]) -> dict[str, Any]:
     pings = [b["pings"] for b in bursts]
     latency = [s for b in bursts for s in b["logins"]["latency_s"]]
     seconds = sum(b["seconds"] for b in bursts)
-    cpu = {k: round(sum(b["cpu"][k] * b["seconds"] for b in bursts) / max(seconds, 1e-6), 1)
-           for k in ("server_cpu_pct", "client_cpu_total_pct", "other_cpu_pct", "steal_pct")}  # fmt: skip
+    keys = ("server_cpu_pct", "client_cpu_total_pct", "other_cpu_pct", "steal_pct")
+    cpu: dict[str, Any] = {
+        k: round(sum(b["cpu"][k] * b["seconds"] for b in bursts) / max(seconds, 1e-6), 1) for k in keys
+    }
+    loops = [b["cpu"]["loop"] for b in bursts]
+    wait, runs = sum(x["wait_ms"] for x in loops), sum(x["runs"] for x in loops)
+    cpu["loop"] = {"cpu_ms": round(sum(x["cpu_ms"] for x in loops), 1), "wait_ms": round(wait, 1), "runs": runs,
+                   "wait_us_per_run": round(wait * 1000 / runs) if runs else None}  # fmt: skip
     return {
         "n": n,
         "bursts": [_brief(b) for b in bursts],
