@@ -15,6 +15,7 @@ import datetime
 import functools
 import sqlite3
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -121,7 +122,8 @@ class _Placement:
         try:
             await self.tablet.call("open", host="127.0.0.1", port=hub.port, token=hub.sub_token,
                                    interval_s=PING_INTERVAL_S)  # fmt: skip
-            rest = await self._rest()
+            rest, noisy = await self._least_noisy(self._rest, "at rest")
+            rest |= {"retries": len(noisy), "discarded": noisy}
             ctx.say(f"  logins, hub on {self.label}: at rest {line(rest)}")
             repeats = dict(ctx.profile.login_bursts)
             by_size = []
@@ -148,17 +150,23 @@ class _Placement:
         return _pings(pings) | {"cpu": cpu, "seconds": round(t1 - t0, 3)}
 
     async def _burst(self, n: int) -> dict[str, Any]:
-        """One burst of ``n`` logins; run again (twice at most) when the machine was busy meanwhile, and the
-        attempt during which other processes took the least CPU counts (the others stay in the record)."""
+        """One burst of ``n`` logins, run again when the machine was busy (:meth:`_least_noisy`)."""
+        best, discarded = await self._least_noisy(lambda: self._attempt(n), f"burst of {n}")
+        return best | {"retries": len(discarded), "discarded": [_brief(a) for a in discarded]}
+
+    async def _least_noisy(
+        self, measure: Callable[[], Awaitable[dict[str, Any]]], what: str
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """``measure`` again (twice at most) while other processes took CPU meanwhile; the attempt during which
+        they took the least counts, the others are returned to be kept in the record."""
         attempts: list[dict[str, Any]] = []
         while not attempts or (attempts[-1]["cpu"]["noisy"] and len(attempts) <= MAX_NOISY_RETRIES):
             if attempts:
                 other = attempts[-1]["cpu"]["other_cpu_pct"]
-                self.ctx.say(f"      burst of {n}: the machine was busy (other processes {other}%), once more")
-            attempts.append(await self._attempt(n))
+                self.ctx.say(f"      {what}: the machine was busy (other processes {other}%), once more")
+            attempts.append(await measure())
         best = min(attempts, key=lambda a: float(a["cpu"]["other_cpu_pct"]))
-        discarded = [_brief(a) for a in attempts if a is not best]
-        return best | {"retries": len(attempts) - 1, "discarded": discarded}
+        return best, [a for a in attempts if a is not best]
 
     async def _attempt(self, n: int) -> dict[str, Any]:
         """A quiet hub, then the burst; the tablet's pings from its first request to its last answer."""

@@ -26,8 +26,8 @@ METHOD = """
   throttle counter fills (a 429 would be a finding). A burst's pings are those sent between its first request and
   its last answer; login latency is from the burst's start to each answer. At rest: the pings of a few seconds
   before the first burst. Before each burst the hub's CPU drops below 10 % over 200 ms, then 0.5 s of rest; a burst
-  during which other processes took ≥ 10 % of a core is run again (twice at most; the table says how often) and
-  the attempt with the least other load counts; the table's other load % is of the counted attempts. Two
+  (and the rest window) during which other processes took ≥ 10 % of a core is run again (twice at most; the table
+  says how often) and the attempt with the least other load counts; the table's other load % is of those. Two
   placements, each a fresh hub: pinned to the server CPU like every other scenario, then allowed on every CPU of the
   bench (the client processes' CPU too). Hub CPU % is of one core (up to 200 % with two CPUs).
 """  # its bullet in docs/benchmarks.md's Method section
@@ -76,13 +76,13 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                     _ms(part["login_ms"], ("p50", "p99")) if burst else "–",
                     _statuses(part["statuses"]) if burst else "–", fmt(part["unanswered"]),
                     fmt(part["cpu"]["server_cpu_pct"]), _wait(part["cpu"]["loop"]), fmt(part["cpu"]["other_cpu_pct"]),
-                    (f"{part['retries']}" if burst else "–"), _verdict(part) if burst else "–",
+                    fmt(part["retries"]), _verdict(part) if burst else "–",
                 ]
             )  # fmt: skip
     headers = [
         "placement", "logins × bursts", "pings", "ping round trip p50 / p99 / max ms", "hub part p50 / p99 / max ms",
         "login p50 / p99 ms", "200 / 401 / 429 / 503 / other", "unanswered pings", "hub CPU %",
-        "loop waited for a CPU ms (µs per wake-up)", "other load %", "noisy bursts rerun",
+        "loop waited for a CPU ms (µs per wake-up)", "other load %", "noisy runs redone",
         f"ping p99 ≤ {TARGET_P99_MS:g} ms",
     ]  # fmt: skip
     note = (
