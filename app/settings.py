@@ -170,8 +170,9 @@ class Settings:
 
     @property
     def hash_threads(self) -> int:
-        """Threads hashing passwords: half the CPUs by default, so the event loop always keeps a core."""
-        return self.hash_workers if self.hash_workers > 0 else max(1, (os.cpu_count() or 2) // 2)
+        """Threads hashing passwords: half the CPUs this process may run on (its affinity, e.g. a pinned
+        container, not the machine's count), so the event loop always keeps a core."""
+        return self.hash_workers if self.hash_workers > 0 else max(1, len(os.sched_getaffinity(0)) // 2)
 
     @property
     def signing_key(self) -> str:

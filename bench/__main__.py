@@ -1,4 +1,4 @@
-"""``python -m bench [--full] [--scenarios fanout,idle,orders,ingest,city] [--targets hub,naive,socketio]``."""
+"""``python -m bench [--full] [--scenarios fanout,idle,orders,ingest,city,logins] [--targets hub,naive,socketio]``."""
 
 from __future__ import annotations
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import deque
+from collections.abc import Mapping
 from typing import cast
 
 __all__ = ["HttpError", "HttpPool"]
@@ -111,9 +112,18 @@ class HttpPool:
         self._all.append(conn)
         return conn
 
-    async def request(self, method: str, path: str, body: bytes = b"", token: str | None = None) -> tuple[int, bytes]:
-        """(status, body). Raises :class:`HttpError` when the connection fails under the request."""
+    async def request(
+        self,
+        method: str,
+        path: str,
+        body: bytes = b"",
+        token: str | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> tuple[int, bytes]:
+        """(status, body); ``headers`` are sent as given (e.g. ``X-Forwarded-For``). Raises :class:`HttpError` when
+        the connection fails under the request."""
         auth = f"Authorization: Bearer {token}\r\n" if token else ""
+        auth += "".join(f"{k}: {v}\r\n" for k, v in (headers or {}).items())
         head = (
             f"{method} {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n{auth}"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"

@@ -30,6 +30,7 @@ __all__ = [
     "own_cpu_seconds",
     "plan_pinning",
     "rss_kb",
+    "thread_schedstat",
     "wait_http",
     "wait_tcp",
 ]
@@ -179,6 +180,14 @@ def cpu_seconds_precise(pid: int) -> float:
         except (OSError, IndexError, ValueError):  # a thread that ended meanwhile
             continue
     return total / 1e9
+
+
+def thread_schedstat(pid: int, tid: int | None = None) -> tuple[float, float, int]:
+    """One thread's (CPU seconds, seconds waited in the run queue, times it ran) since it started
+    (/proc/PID/task/TID/schedstat; the main thread by default): how long a runnable thread waited for a CPU."""
+    with open(f"/proc/{pid}/task/{tid or pid}/schedstat", "rb") as f:
+        run_ns, wait_ns, runs = (int(x) for x in f.read().split()[:3])
+    return run_ns / 1e9, wait_ns / 1e9, runs
 
 
 def busy_cpu_seconds() -> float:

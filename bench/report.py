@@ -211,6 +211,9 @@ def _profile(profile: dict[str, Any], scenarios: dict[str, Any]) -> str:
             f"city {fmt(tablets)} tablets, {fmt(profile['city_drivers'])} drivers, {fmt(profile['city_order_rate'])} "
             f"orders/s for {fmt(profile['city_steady_s'])} s, then bursts"
         )
+    if "logins" in scenarios:
+        bursts = ", ".join(f"{fmt(n)} × {k}" for n, k in profile["login_bursts"])
+        parts.append(f"logins bursts of {bursts} while a tablet pings every 10 ms")
     return f"{profile['name']} ({', '.join(parts)})"
 
 
@@ -222,6 +225,8 @@ def _clients(run: dict[str, Any]) -> str:
         text += "; ingest: 1 driver process (bench/drivers.py), dashboards on the receiver(s)"
     if "city" in run["scenarios"]:
         text += "; city: POS + tablets (bench/cityload.py), drivers, dashboards: 3 unpinned processes"
+    if "logins" in run["scenarios"]:
+        text += "; logins: a tablet process and a logins process (bench/loginload.py)"
     return text
 
 

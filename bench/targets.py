@@ -17,6 +17,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 import orjson
 
@@ -50,6 +51,9 @@ class Setup:
     own_servers: bool = False
     """The scenario starts its servers itself (city: hub nodes on PostgreSQL and Redis, :mod:`bench.cluster`);
     the runner starts none and gives its ``run`` ``None`` for the target."""
+    server_cpus: Literal["server", "all"] = "server"
+    """``server``: pinned to the server CPU (every scenario's default); ``all``: the server may run on every CPU the
+    bench was given, the client processes' too (logins: the hub sizes its hashing pool from the CPU count)."""
 
 
 @dataclass(frozen=True)
@@ -119,6 +123,8 @@ class Targets:
         port = free_port()
         log = str(self.workdir / f"{name}-{self._starts}.log")
         cpus = self.pinning.server
+        if setup.server_cpus == "all" and cpus is not None and self.pinning.clients is not None:
+            cpus = cpus | self.pinning.clients
         if name == "hub":
             db = self.workdir / f"hub-{self._starts}.db"
             shutil.copy(await self._hub_template(), db)

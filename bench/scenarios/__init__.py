@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from bench.scenarios import city, fanout, idle, ingest, orders
+from bench.scenarios import city, fanout, idle, ingest, logins, orders
 from bench.scenarios.base import Scenario
 
 __all__ = ["SCENARIOS"]
 
-SCENARIOS: dict[str, Scenario] = {"fanout": fanout, "idle": idle, "orders": orders, "ingest": ingest, "city": city}
+SCENARIOS: dict[str, Scenario] = {
+    "fanout": fanout,
+    "idle": idle,
+    "orders": orders,
+    "ingest": ingest,
+    "city": city,
+    "logins": logins,
+}

@@ -61,6 +61,9 @@ class Profile:
     city_steady_s: float = 30.0
     city_burst_rates: tuple[float, ...] = (100, 200, 400, 800, 1600)  # orders/s, tried in turn after the steady state
     city_burst_step_s: float = 3.0
+    # logins: a tablet pinging every 10 ms while bursts of concurrent logins hash passwords
+    login_bursts: tuple[tuple[int, int], ...] = ((10, 3), (20, 3), (50, 3))  # (concurrent logins, bursts of that size)
+    login_rest_s: float = 3.0  # the tablet's pings at rest, before the first burst
 
 
 # fmt: off
@@ -69,6 +72,7 @@ PROFILES = {
     "full": Profile(
         "full", (1000, 5000), (10_000,), 4.0, 5.0, 3, 50_000, 20.0, 5.0, 25_000,
         order_step_s=5.0, order_first_s=10.0, ingest_step_s=4.0, city_steady_s=60.0, city_burst_step_s=5.0,
+        login_bursts=((10, 3), (20, 3), (50, 3), (100, 5)), login_rest_s=5.0,
     ),
     "smoke": Profile(
         "smoke", (20,), (50,), 0.5, 0.5, 0, 500, 1.0, 0.5, 4_000, max_steps=2, common_deliveries=1_000, warmups=1,
@@ -76,6 +80,7 @@ PROFILES = {
         ingest_drivers=(20,), ingest_dashboards=2, ingest_start_rate=200, ingest_common_rate=200, ingest_step_s=0.5,
         city_shifts=4, city_tablets_per_shift=2, city_drivers=10, city_ping_interval_s=0.5, city_dashboards=2,
         city_order_rate=20, city_steady_s=1.0, city_burst_rates=(40,), city_burst_step_s=0.5,
+        login_bursts=((5, 1),), login_rest_s=0.5,
     ),
 }
 # fmt: on

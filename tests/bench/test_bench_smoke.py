@@ -6,7 +6,7 @@ and half-second steps; its JSON results are checked for delivered events and rea
 Every scenario runs: fan-out, idle, orders (REST → KDS tablets, hub only), ingest (20
 drivers' GPS → 2 fleet dashboards) and, when PostgreSQL and Redis are there (``HUB_TEST_DATABASE_URL``,
 ``HUB_TEST_REDIS_URL``; CI sets both), city (8 tablets on 4 shifts, 10 drivers, 2 dashboards, on one
-hub process and then two).
+hub process and then two), and logins (5 logins while a tablet pings, on each of two hub placements).
 """
 
 from __future__ import annotations
@@ -119,6 +119,31 @@ def test_socketio_peer_on_tiny_sizes(tmp_path: Path) -> None:
     record = _bench(tmp_path, "socketio", "--no-ceiling", "--scenarios", "fanout,ingest")
     _check_fanout(record["scenarios"]["fanout"]["socketio"])
     _check_ingest(record["scenarios"]["ingest"]["socketio"], "socketio")
+
+
+def _check_logins_part(part: dict[str, Any]) -> None:
+    """A window of the tablet's pings: every one answered by a pong, nothing else received, the socket open."""
+    assert part["sent"] > 0 and part["unanswered"] == 0 and part["n_unexpected_frames"] == 0
+    assert part["alive"] and part.get("closed", {}) == {}
+    assert 0 < part["rtt_ms"]["p50"] <= part["rtt_ms"]["p99"] <= part["rtt_ms"]["max"]
+    assert part["hub_ms"]["p50"] is not None  # every pong carried the hub's server_time
+
+
+def test_logins_on_tiny_sizes(tmp_path: Path) -> None:
+    """5 logins (3 right, 2 wrong) on each placement: 200s and 401s only, every ping answered. No timing asserted:
+    the ping round trip is the benchmark's to judge, not a test's on a shared machine."""
+    record = _bench(tmp_path, "hub", "--scenarios", "logins", "--no-ceiling")
+    result = record["scenarios"]["logins"]["hub"]
+    assert result["argon2"] == "m=19456,t=2,p=1"  # the hub's defaults, as production
+    assert [p["placement"] for p in result["placements"]] == ["server", "all"]
+    for place in result["placements"]:
+        _check_logins_part(place["rest"])
+        (size,) = place["sizes"]
+        assert size["n"] == 5 and size["logins"] == 5 and len(size["bursts"]) == 1
+        _check_logins_part(size)
+        assert size["statuses"] == {"200": 3, "401": 2} and size["unexpected"] == {}  # no 429, no 503
+        assert 0 < size["login_ms"]["p50"] <= size["login_ms"]["p99"]
+        assert size["cpu"]["server_cpu_pct"] > 0
 
 
 def _service(name: str) -> str:
