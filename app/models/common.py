@@ -9,8 +9,9 @@ from pydantic import Field
 
 __all__ = ["MAX_ID", "Id", "iso", "utcnow"]
 
-MAX_ID = 2**63 - 1
-"""The largest id the database can hold (a signed 64-bit integer): larger input never reaches a query."""
+MAX_ID = 2**31 - 1
+"""The largest id the database can hold: id columns are ``INTEGER`` (signed 32-bit on Postgres, whose driver
+refuses a larger bound parameter with an error, a 500), so larger input never reaches a query."""
 
 Id = Annotated[int, Field(gt=0, le=MAX_ID)]
 """Every id a request body carries."""
