@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app.codes import HTTP_STATUS, ErrorCode
 from app.responses import json_response
@@ -107,10 +108,23 @@ _HTTP_CODES = {
 }
 
 
+def _allowed(request: Request) -> str:
+    """Every method of every route on this path: Starlette's 405 names only the first route's methods, and a
+    path such as ``/api/trucks`` is served by one route per method (RFC 9110 §15.5.6: Allow lists them all)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(request.scope["path"]):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL if exc.status_code >= 500 else ErrorCode.BAD_REQUEST)
-    return _envelope(code, str(exc.detail), exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed(request) or (headers or {}).get("Allow", "")}
+    return _envelope(code, str(exc.detail), exc.status_code, headers=headers)
 
 
 async def _broker_down(request: Request, exc: Exception) -> Response:
