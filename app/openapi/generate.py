@@ -119,8 +119,10 @@ def _responses(op: Operation, route: Route, schemas: _Schemas) -> dict[str, Any]
     for status, answer in sorted(op.responses.items()):
         if answer is None:
             out[str(status)] = {"description": "no content"}
-        elif isinstance(answer, Content):
-            out[str(status)] = {"description": "OK", "content": {answer.media_type: {"schema": dict(answer.schema)}}}
+        elif isinstance(answer, Content | tuple):
+            media = answer if isinstance(answer, tuple) else (answer,)
+            content = {m.media_type: {"schema": dict(m.schema)} for m in media}
+            out[str(status)] = {"description": "OK", "content": content}
         else:
             content = {"application/json": {"schema": schemas.ref(answer, "serialization")}}
             out[str(status)] = {"description": answer.__doc__ or answer.__name__, "content": content}

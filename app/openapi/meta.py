@@ -42,8 +42,8 @@ class Param:
     where: str = "query"
 
 
-Response = type[BaseModel] | Content | None
-"""A model (JSON), other content, or None for an answer without a body (204)."""
+Response = type[BaseModel] | Content | tuple[Content, ...] | None
+"""A model (JSON), other content (one or several media types), or None for an answer without a body (204)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,7 +25,14 @@ from app.services.shifts import load_shift
 __all__ = ["routes"]
 
 
-@api("Create a category", tags=["menu"], body=CategoryCreate, responses={201: Category}, roles=["admin", "manager"])
+@api(
+    "Create a category",
+    tags=["menu"],
+    body=CategoryCreate,
+    responses={201: Category},
+    errors=[ErrorCode.NOT_FOUND],
+    roles=["admin", "manager"],
+)
 async def create_category(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, CategoryCreate)

@@ -48,9 +48,9 @@ def _export_format(request: Request) -> reports.ExportFormat:
     "Export a shift's order lines",
     tags=["reports"],
     responses={
-        200: Content(
-            "text/csv",
-            {"type": "string", "description": "one row per order line, a header row first"},
+        200: (
+            Content("text/csv", {"type": "string", "description": "format=csv: a header row, one row per line"}),
+            Content("application/json", {"type": "object", "required": ["shift_id", "columns", "items"]}),
         )
     },
     params=[query("format", {"type": "string", "enum": ["csv", "json"], "default": "csv"}, "csv or json")],
@@ -77,7 +77,7 @@ async def export(request: Request) -> Response:
         query("truck_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the truck", required=True),
         query("week", {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"}, "ISO week, e.g. 2025-W47", required=True),
     ],
-    errors=[ErrorCode.FORBIDDEN],
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND],
 )
 async def weekly(request: Request) -> Response:
     who = await actor(request)

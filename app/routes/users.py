@@ -49,7 +49,7 @@ async def list_users(request: Request) -> Response:
     tags=["users"],
     body=UserCreate,
     responses={201: UserProfile},
-    errors=[ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE],
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE],
     roles=["admin", "manager"],
     description="Managers create staff and drivers only; staff need a truck_id; a taken username is 409.",
 )
