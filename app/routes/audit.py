@@ -12,7 +12,7 @@ from app.codes import ErrorCode
 from app.deps import actor, state
 from app.errors import ApiError
 from app.models import AuditEntry
-from app.models.common import MAX_ID
+from app.models.common import MAX_ID, to_utc
 from app.models.views_ops import AuditPage
 from app.openapi import PAGE, Param, api, query
 from app.pagination import page_of, paged
@@ -27,7 +27,7 @@ def _time(request: Request, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = to_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:
         raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be an ISO 8601 time, e.g. 2026-12-02T08:00:00Z") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
