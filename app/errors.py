@@ -62,12 +62,25 @@ async def parse_body(request: Request, model: type[M]) -> M:
     if not raw:
         raise ApiError(ErrorCode.BAD_REQUEST, "a JSON body is required")
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise ApiError(ErrorCode.BAD_REQUEST, "body is not valid JSON") from None
         details = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
         raise ApiError(ErrorCode.BAD_REQUEST, "invalid fields", status=422, details=details) from None
+    if b"\\u0000" in raw:  # cheap pre-check: a NUL can only arrive escaped in valid JSON
+        _refuse_nul(parsed.model_dump(), "")
+    return parsed
+
+
+def _refuse_nul(value: Any, at: str) -> None:
+    """Postgres text cannot hold NUL: stored, or only compared in a query, it is a database error (a 500)."""
+    if isinstance(value, str) and "\x00" in value:
+        details = [{"field": at, "problem": "NUL characters are not allowed"}]
+        raise ApiError(ErrorCode.BAD_REQUEST, "invalid fields", status=422, details=details)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        _refuse_nul(inner, f"{at}.{key}" if at else str(key))
 
 
 class NoFields(BaseModel):
