@@ -73,8 +73,8 @@ def _codes(op: Operation, route: Route) -> dict[int, list[ErrorCode]]:
         codes.append(ErrorCode.FORBIDDEN)
     if route.param_convertors:
         codes.append(ErrorCode.NOT_FOUND)
-    if op.body is not None or op.params:
-        codes.append(ErrorCode.BAD_REQUEST)
+    if op.body is not None or op.params or route.param_convertors:
+        codes.append(ErrorCode.BAD_REQUEST)  # a path may carry a NUL character (app.middleware.RefuseNul)
     by_status: dict[int, list[ErrorCode]] = {}
     for code in dict.fromkeys(codes):
         statuses = [HTTP_STATUS[code]]

@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import anyio.to_thread
 import orjson
 from openapi_ui_bundles import redoc, swagger_ui
 from starlette.requests import Request
@@ -38,8 +39,17 @@ _ASSETS: dict[str, Path] = {
     "swagger-ui-bundle.js": swagger_ui.static_path / "swagger-ui-bundle.js",
     "favicon-32x32.png": swagger_ui.static_path / "favicon-32x32.png",
     "redoc.standalone.js": redoc.static_path / "redoc.standalone.js",
+    "logo-mini.svg": redoc.static_path / "logo-mini.svg",
 }
-_MEDIA = {".css": "text/css; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".png": "image/png"}
+_REWRITES = {"redoc.standalone.js": (b"https://cdn.redoc.ly/redoc/logo-mini.svg", b"/docs/assets/logo-mini.svg")}
+"""ReDoc's sidebar logo is the one file it would fetch from its CDN: the wheel ships it, so it comes from here."""
+_MEDIA = {
+    ".css": "text/css; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",
+    ".png": "image/png",
+    ".svg": "image/svg+xml",
+}
+_rewritten: dict[str, bytes] = {}
 
 
 def _policy() -> dict[str, str]:
@@ -99,7 +109,12 @@ async def asset(request: Request) -> Response:
     path = _ASSETS.get(name)
     if path is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such asset")
-    return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_policy())
+    if name not in _REWRITES:
+        return FileResponse(path, media_type=_MEDIA[path.suffix], headers=_policy())
+    if name not in _rewritten:  # once per process, read off the event loop like every file
+        old, new = _REWRITES[name]
+        _rewritten[name] = (await anyio.to_thread.run_sync(path.read_bytes)).replace(old, new)
+    return Response(_rewritten[name], media_type=_MEDIA[path.suffix], headers=_policy())
 
 
 def docs_routes() -> list[BaseRoute]:

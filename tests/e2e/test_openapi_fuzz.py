@@ -14,6 +14,7 @@ run last; user changes act on the spare user when ids are "known"; a revoked tok
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,7 +40,13 @@ from tests.support.server import RunningServer
 
 USERS = {"admin": "admin", "manager": "manager", "staff": "chef", "driver": "driver1"}
 POSITIVE, NEGATIVE = GenerationMode.POSITIVE, GenerationMode.NEGATIVE
-PASSES: list[tuple[str, GenerationMode, int]] = [("known", POSITIVE, 10), ("any", POSITIVE, 6), ("any", NEGATIVE, 5)]
+SCALE = float(os.environ.get("HUB_TEST_FUZZ_SCALE", "1"))
+"""More examples for a longer hunt (e.g. 10); the default keeps the four runs within about two minutes."""
+PASSES = [
+    ("known", POSITIVE, round(10 * SCALE)),
+    ("any", POSITIVE, round(6 * SCALE)),
+    ("any", NEGATIVE, round(5 * SCALE)),
+]
 """(path ids, mode, examples): ids of rows that exist, so answers other than 404 are checked too; then any id."""
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 LAST = ("POST /api/me/password", "POST /api/auth/logout")

@@ -32,6 +32,7 @@ async def test_the_viewers_load_only_from_the_hub(server: RunningServer) -> None
                 assert (await http.get(source)).status_code == 200, source
         assert "/openapi.json" in (await http.get("/static/js/swagger-init.js")).text
         assert (await http.get("/docs/assets/index.html")).status_code == 404  # the wheel's demo page is not served
+        assert b"cdn.redoc.ly" not in (await http.get("/docs/assets/redoc.standalone.js")).content
 
 
 async def test_the_home_page_links_the_documentation_and_the_screens(server: RunningServer) -> None:
