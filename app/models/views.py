@@ -38,6 +38,7 @@ __all__ = [
     "Truck",
     "UserProfile",
     "UserPublic",
+    "View",
 ]
 
 
