@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from app.openapi.generate import UndocumentedRoute, api_routes, openapi_document
-from app.openapi.meta import PAGE, Content, Operation, Param, api, operation_of, query
+from app.openapi.meta import KITCHEN, PAGE, Content, Operation, Param, api, operation_of, query
 
 __all__ = [
+    "KITCHEN",
     "PAGE",
     "Content",
     "Operation",

@@ -142,6 +142,8 @@ def _operation(route: Route, method: str, op: Operation, schemas: _Schemas) -> d
         "security": [{SECURITY_SCHEME: []}] if op.auth else [],
     }
     roles = ", ".join(op.roles) if op.roles is not None else ("any signed-in user" if op.auth else "anyone")
+    if op.roles is not None and "staff" in op.roles:
+        roles += " (staff: their own truck only)"
     doc["description"] = f"{op.description}\n\nRoles: {roles}.".strip()
     if op.roles is not None:
         doc["x-roles"] = list(op.roles)

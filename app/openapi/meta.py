@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from app.codes import ErrorCode
 from app.models.auth import Role
 
-__all__ = ["ATTRIBUTE", "PAGE", "Content", "Operation", "Param", "api", "operation_of", "query"]
+__all__ = ["ATTRIBUTE", "KITCHEN", "PAGE", "Content", "Operation", "Param", "api", "operation_of", "query"]
 
 ATTRIBUTE = "__openapi__"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -114,6 +114,9 @@ def operation_of(endpoint: Callable[..., Any]) -> Operation | None:
 def query(name: str, schema: Mapping[str, Any], description: str, *, required: bool = False) -> Param:
     return Param(name, schema, description, required)
 
+
+KITCHEN: tuple[Role, ...] = ("admin", "manager", "staff")
+"""Who may act on shifts, tickets and their reports: drivers never, staff on their own truck only."""
 
 PAGE = (
     query("limit", {"type": "integer", "minimum": 1, "maximum": 500, "default": 50}, "page size"),

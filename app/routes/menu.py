@@ -13,7 +13,7 @@ from app.models import AuditEntry
 from app.models.menu import CategoryCreate, InventoryPatch, ItemCreate, ItemUpdate, SpecialCreate
 from app.models.views import Catalog, Category, MenuItem, ShiftMenu, ShiftMenuItem
 from app.models.views_ops import AuditPage, InventoryResult
-from app.openapi import api
+from app.openapi import KITCHEN, api
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.routes.audit import AUDIT_QUERY, audit_query
@@ -98,7 +98,13 @@ async def delete_item(request: Request) -> Response:
     return Response(status_code=204)
 
 
-@api("A shift's menu with stock", tags=["menu", "shifts"], responses={200: ShiftMenu}, errors=[ErrorCode.FORBIDDEN])
+@api(
+    "A shift's menu with stock",
+    tags=["menu", "shifts"],
+    responses={200: ShiftMenu},
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def shift_menu_view(request: Request) -> Response:
     """Read under the shift lock with ``stock:{id}``'s position: snapshot + ``since`` misses nothing."""
     who = await actor(request)
@@ -136,6 +142,7 @@ async def add_special(request: Request) -> Response:
     responses={200: InventoryResult},
     errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
     description="Atomic: every line or none; emits `stock.*` events on `stock:{id}`.",
+    roles=KITCHEN,
 )
 async def set_inventory(request: Request) -> Response:
     who = await actor(request)

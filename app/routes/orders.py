@@ -17,7 +17,7 @@ from app.errors import ApiError, NoFields, parse_body, parse_optional_body
 from app.models.order import AdvanceBody, CancelBody, OrderCreate
 from app.models.views import Ticket, TicketList
 from app.models.views_ops import KdsSnapshot, ShiftSummary
-from app.openapi import api
+from app.openapi import KITCHEN, api
 from app.openapi.meta import Param
 from app.responses import json_response
 from app.services import orders, summary, tickets
@@ -60,6 +60,7 @@ def _idempotency_key(request: Request) -> str | None:
         ErrorCode.UNAVAILABLE,
     ],
     description="Stock is decremented atomically: of two orders for the last unit exactly one wins.",
+    roles=KITCHEN,
 )
 async def place_order(request: Request) -> Response:
     who = await actor(request)
@@ -80,7 +81,7 @@ async def place_order(request: Request) -> Response:
     return json_response(placed.body, placed.status, headers)
 
 
-@api("KDS snapshot", tags=["orders"], responses={200: KdsSnapshot}, errors=[ErrorCode.FORBIDDEN])
+@api("KDS snapshot", tags=["orders"], responses={200: KdsSnapshot}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def kds_snapshot(request: Request) -> Response:
     who = await actor(request)
     shift_id = path_id(request)
@@ -93,7 +94,13 @@ async def kds_snapshot(request: Request) -> Response:
     return json_response({"shift_id": shift_id, "tickets": open_tickets, "seq": top.seq, "epoch": top.epoch})
 
 
-@api("Shift summary", tags=["orders", "reports"], responses={200: ShiftSummary}, errors=[ErrorCode.FORBIDDEN])
+@api(
+    "Shift summary",
+    tags=["orders", "reports"],
+    responses={200: ShiftSummary},
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def shift_summary(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -101,7 +108,7 @@ async def shift_summary(request: Request) -> Response:
         return json_response(await summary.shift_summary(session, shift))
 
 
-@api("Ticket detail", tags=["orders"], responses={200: Ticket}, errors=[ErrorCode.FORBIDDEN])
+@api("Ticket detail", tags=["orders"], responses={200: Ticket}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def get_order(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -148,6 +155,7 @@ def _ticket_route(action: str):  # type: ignore[no-untyped-def]
         body_required=action in bodies,
         responses={200: Ticket},
         errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
+        roles=KITCHEN,
     )(endpoint)
 
 
@@ -166,6 +174,7 @@ _TICKET_SUMMARIES = {
     body_required=False,
     responses={200: TicketList},
     errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
+    roles=KITCHEN,
 )
 async def advance_ready(request: Request) -> Response:
     who = await actor(request)

@@ -15,7 +15,7 @@ from app.codes import ErrorCode
 from app.deps import actor, path_id, state
 from app.errors import ApiError
 from app.models.views import TicketList
-from app.openapi import api, query
+from app.openapi import KITCHEN, api, query
 from app.responses import json_response
 from app.services.recall import recent_tickets
 from app.services.shifts import load_shift
@@ -46,6 +46,7 @@ def _query(request: Request) -> tuple[str, int]:
         query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "at most"),
     ],
     errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
 )
 async def shift_tickets(request: Request) -> Response:
     who = await actor(request)

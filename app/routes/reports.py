@@ -18,7 +18,7 @@ from app.errors import ApiError
 from app.models import Truck
 from app.models.common import MAX_ID
 from app.models.views_ops import Dashboard, Weekly
-from app.openapi import Content, api, query
+from app.openapi import KITCHEN, Content, api, query
 from app.responses import json_response
 from app.services import reports
 from app.services.permissions import require_truck_access
@@ -29,7 +29,7 @@ __all__ = ["routes"]
 _MEDIA_TYPES = {"csv": "text/csv; charset=utf-8; header=present", "json": "application/json"}
 
 
-@api("Shift dashboard", tags=["reports"], responses={200: Dashboard}, errors=[ErrorCode.FORBIDDEN])
+@api("Shift dashboard", tags=["reports"], responses={200: Dashboard}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def dashboard(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -55,6 +55,7 @@ def _export_format(request: Request) -> reports.ExportFormat:
     },
     params=[query("format", {"type": "string", "enum": ["csv", "json"], "default": "csv"}, "csv or json")],
     errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
 )
 async def export(request: Request) -> Response:
     """Rows are read in one query and the session closed before streaming: a slow download holds no connection."""
@@ -78,6 +79,7 @@ async def export(request: Request) -> Response:
         query("week", {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"}, "ISO week, e.g. 2025-W47", required=True),
     ],
     errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND],
+    roles=KITCHEN,
 )
 async def weekly(request: Request) -> Response:
     who = await actor(request)

@@ -12,7 +12,7 @@ from app.errors import NoFields, parse_body, parse_optional_body
 from app.models.common import MAX_ID
 from app.models.shift import ShiftConfigUpdate, ShiftCreate
 from app.models.views import ShiftConfig, ShiftView
-from app.openapi import api, query
+from app.openapi import KITCHEN, api, query
 from app.responses import json_response
 from app.services import shifts
 
@@ -26,6 +26,7 @@ __all__ = ["routes"]
     responses={201: ShiftView},
     errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.SHIFT_OPEN, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE],
     description="A truck with an open shift is 409 `shift_open`.",
+    roles=KITCHEN,
 )
 async def check_in(request: Request) -> Response:
     who = await actor(request)
@@ -44,6 +45,7 @@ async def check_in(request: Request) -> Response:
     params=[query("truck_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the truck", required=True)],
     errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND],
     description="404 when the truck has no open shift.",
+    roles=KITCHEN,
 )
 async def active(request: Request) -> Response:
     who = await actor(request)
@@ -72,10 +74,17 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
         responses={200: ShiftView},
         errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
         description="Lifecycle active ⇄ paused → closed; anything else is 409 `invalid_transition`.",
+        roles=KITCHEN,
     )(endpoint)
 
 
-@api("Throttle and screen settings", tags=["shifts"], responses={200: ShiftConfig}, errors=[ErrorCode.FORBIDDEN])
+@api(
+    "Throttle and screen settings",
+    tags=["shifts"],
+    responses={200: ShiftConfig},
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def get_config(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -89,6 +98,7 @@ async def get_config(request: Request) -> Response:
     body=ShiftConfigUpdate,
     responses={200: ShiftConfig},
     errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
+    roles=KITCHEN,
 )
 async def patch_config(request: Request) -> Response:
     who = await actor(request)
@@ -100,7 +110,7 @@ async def patch_config(request: Request) -> Response:
     return json_response(shift.config())
 
 
-@api("Read a shift", tags=["shifts"], responses={200: ShiftView}, errors=[ErrorCode.FORBIDDEN])
+@api("Read a shift", tags=["shifts"], responses={200: ShiftView}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def get_shift(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
