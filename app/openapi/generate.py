@@ -8,6 +8,7 @@ model goes to ``components/schemas`` untouched. Path parameters come from the ro
 from __future__ import annotations
 
 from collections.abc import Iterable
+from http import HTTPStatus
 from typing import Any
 
 from pydantic import BaseModel
@@ -117,21 +118,22 @@ class _Schemas:
 def _responses(op: Operation, route: Route, schemas: _Schemas) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for status, answer in sorted(op.responses.items()):
+        phrase = HTTPStatus(status).phrase
         if answer is None:
-            out[str(status)] = {"description": "no content"}
+            out[str(status)] = {"description": phrase}
         elif isinstance(answer, Content | tuple):
             media = answer if isinstance(answer, tuple) else (answer,)
             content = {m.media_type: {"schema": dict(m.schema)} for m in media}
-            out[str(status)] = {"description": "OK", "content": content}
+            out[str(status)] = {"description": phrase, "content": content}
         else:
             content = {"application/json": {"schema": schemas.ref(answer, "serialization")}}
-            out[str(status)] = {"description": answer.__doc__ or answer.__name__, "content": content}
+            out[str(status)] = {"description": f"{phrase}: {answer.__name__}", "content": content}
     for status, codes in sorted(_codes(op, route).items()):
         out.setdefault(str(status), _error_response(codes))
     return out
 
 
-def _operation(route: Route, method: str, op: Operation, schemas: _Schemas) -> dict[str, Any]:
+def _operation(route: Route, op: Operation, schemas: _Schemas) -> dict[str, Any]:
     params = [_path_param(name, conv) for name, conv in route.param_convertors.items()]
     doc: dict[str, Any] = {
         "operationId": f"{route.endpoint.__name__}",
@@ -188,7 +190,7 @@ def openapi_document(routes: Iterable[BaseRoute], *, title: str, version: str, d
         op = operation_of(route.endpoint)
         assert op is not None
         for method in sorted((route.methods or set()) - {"HEAD"}):
-            paths.setdefault(_template(route), {})[method.lower()] = _operation(route, method, op, schemas)
+            paths.setdefault(_template(route), {})[method.lower()] = _operation(route, op, schemas)
     tags = sorted({tag for methods in paths.values() for op_doc in methods.values() for tag in op_doc["tags"]})
     return {
         "openapi": "3.1.0",
