@@ -11,6 +11,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import Route
 
 from app.codes import HTTP_STATUS, ErrorCode
 from app.responses import json_response
@@ -63,12 +64,25 @@ async def parse_body(request: Request, model: type[M]) -> M:
     if not raw:
         raise ApiError(ErrorCode.BAD_REQUEST, "a JSON body is required")
     try:
-        return model.model_validate_json(raw)
+        parsed = model.model_validate_json(raw)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise ApiError(ErrorCode.BAD_REQUEST, "body is not valid JSON") from None
         details = [{"field": ".".join(map(str, e["loc"])), "problem": e["msg"]} for e in exc.errors()]
         raise ApiError(ErrorCode.BAD_REQUEST, "invalid fields", status=422, details=details) from None
+    if b"\\u0000" in raw:  # cheap pre-check: a NUL can only arrive escaped in valid JSON
+        _refuse_nul(parsed.model_dump(), "")
+    return parsed
+
+
+def _refuse_nul(value: Any, at: str) -> None:
+    """Postgres text cannot hold NUL: stored, or only compared in a query, it is a database error (a 500)."""
+    if isinstance(value, str) and "\x00" in value:
+        details = [{"field": at, "problem": "NUL characters are not allowed"}]
+        raise ApiError(ErrorCode.BAD_REQUEST, "invalid fields", status=422, details=details)
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, inner in items:
+        _refuse_nul(inner, f"{at}.{key}" if at else str(key))
 
 
 class NoFields(BaseModel):
@@ -109,10 +123,23 @@ _HTTP_CODES = {
 }
 
 
+def _allowed(request: Request) -> str:
+    """Every method of every route on this path: Starlette's 405 names only the first route's methods, and a
+    path such as ``/api/trucks`` is served by one route per method (RFC 9110 §15.5.6: Allow lists them all)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        if isinstance(route, Route) and route.methods and route.path_regex.fullmatch(request.scope["path"]):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, ErrorCode.INTERNAL if exc.status_code >= 500 else ErrorCode.BAD_REQUEST)
-    return _envelope(code, str(exc.detail), exc.status_code, headers=exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": _allowed(request) or (headers or {}).get("Allow", "")}
+    return _envelope(code, str(exc.detail), exc.status_code, headers=headers)
 
 
 async def _broker_down(request: Request, exc: Exception) -> Response:

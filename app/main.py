@@ -26,7 +26,7 @@ from app.gps.topics import gps_families
 from app.guest_limit import GuestRateLimit
 from app.hub_plugins import TOPIC_FAMILIES, AuditedNotices, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
 from app.metrics import HttpMetrics, MetricsExporter, OutboxMetrics, multiprocess_enabled
-from app.middleware import RequestMiddleware
+from app.middleware import RefuseNul, RequestMiddleware
 from app.models import User
 from app.passwords import password_hashing
 from app.routes import all_routes
@@ -124,7 +124,7 @@ def create_app(settings: Settings) -> Starlette:
                 prom_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
             log.info("hub node %s stopped", hub_config.node_id)
 
-    middleware = [Middleware(RequestMiddleware, metrics=http_metrics)]
+    middleware = [Middleware(RequestMiddleware, metrics=http_metrics), Middleware(RefuseNul)]
     refused = hub_metrics.overload_refusals.labels("request")
     if settings.origins:  # browsers on these origins may call the REST API (tokens travel in a header, not cookies)
         middleware.append(

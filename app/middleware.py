@@ -1,4 +1,4 @@
-"""Pure-ASGI HTTP middleware: request id in and out, access log, and request metrics (conventions §10)."""
+"""Pure-ASGI HTTP middleware: request id in and out, access log, request metrics (conventions §10); NUL refusal."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from app.logs import request_id_var
 from app.metrics import HttpMetrics
 
-__all__ = ["RequestMiddleware"]
+__all__ = ["RefuseNul", "RequestMiddleware"]
 
 log = logging.getLogger("app.http")
 _VALID_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
@@ -58,3 +58,24 @@ class RequestMiddleware:
                 extra={"path": scope["path"], "status": status},
             )
             request_id_var.reset(token)
+
+
+class RefuseNul:
+    """400 for a NUL character in the path or the query string, before any route sees it.
+
+    Postgres text cannot hold NUL: a device id or an audit filter carrying one turned into a database
+    error (a 500) wherever the value reached a query. No path or parameter of the API can mean one.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or ("\x00" not in scope["path"] and b"%00" not in scope["query_string"]):
+            await self.app(scope, receive, send)
+            return
+        body = b'{"error":{"code":"bad_request","message":"NUL characters are not allowed in paths or queries",'
+        body += b'"details":null}}'
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        await send({"type": "http.response.start", "status": 400, "headers": headers})
+        await send({"type": "http.response.body", "body": body})

@@ -5,16 +5,35 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, overload
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
-__all__ = ["MAX_ID", "Id", "iso", "utcnow"]
+__all__ = ["MAX_ID", "Id", "UtcTime", "iso", "to_utc", "utcnow"]
 
 MAX_ID = 2**31 - 1
-"""The largest id every table can hold (Postgres ``integer`` primary keys are signed 32-bit): larger input
-never reaches a query, so it is a clear 404/400 instead of a database error."""
+"""The largest id the database can hold: id columns are ``INTEGER`` (signed 32-bit on Postgres, whose driver
+refuses a larger bound parameter with an error, a 500), so larger input never reaches a query."""
 
 Id = Annotated[int, Field(gt=0, le=MAX_ID)]
 """Every id a request body carries."""
+
+
+def to_utc(value: datetime) -> datetime:
+    """An aware time in UTC (a naive one is returned as is, for the caller to refuse or assume UTC).
+
+    Raises:
+        ValueError: the time has no UTC equivalent within years 1-9999 (``0001-01-01T00:00+14:00``); unchecked,
+            that overflow surfaced as a 500 when the value reached the database driver.
+    """
+    if value.utcoffset() is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("time out of range once converted to UTC") from None
+
+
+UtcTime = Annotated[datetime, AfterValidator(to_utc)]
+"""A time a request body carries, converted to UTC as it is parsed."""
 
 
 def utcnow() -> datetime:

@@ -10,7 +10,7 @@ from pydantic import Field as Check
 from sqlmodel import Field, SQLModel
 from typing_extensions import TypedDict
 
-from app.models.common import Id, iso, utcnow
+from app.models.common import Id, UtcTime, iso, utcnow
 
 __all__ = [
     "CategoryCreate",
@@ -173,8 +173,8 @@ class SpecialCreate(BaseModel):
     station: str = Station
     stock: int | None = Check(default=None, ge=0, le=1_000_000, strict=True)
     low_threshold: int | None = Check(default=None, ge=0, le=1_000_000, strict=True)
-    available_from: datetime | None = None
-    available_until: datetime | None = None
+    available_from: UtcTime | None = None
+    available_until: UtcTime | None = None
 
 
 class InventoryLine(_Strict):

@@ -9,6 +9,7 @@ from app.routes import (
     audit,
     auth,
     devices,
+    docs,
     drivers,
     fleet,
     guest,
@@ -42,6 +43,7 @@ def all_routes() -> list[BaseRoute]:
         *devices.routes,
         *drivers.routes,
         *recall.routes,
+        *docs.docs_routes(),
         *pages.routes,
         WebSocketRoute("/ws", hub_endpoint),
     ]

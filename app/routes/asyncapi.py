@@ -17,4 +17,5 @@ async def asyncapi_json(request: Request) -> Response:
     return json_response(document(request.headers.get("host") or "localhost:8000"))
 
 
-routes = [Route("/asyncapi.json", asyncapi_json, methods=["GET"])]
+# Described like /openapi.json: a document about the API, not an operation of it.
+routes = [Route("/asyncapi.json", asyncapi_json, methods=["GET"], include_in_schema=False)]

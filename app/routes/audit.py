@@ -12,12 +12,14 @@ from app.codes import ErrorCode
 from app.deps import actor, state
 from app.errors import ApiError
 from app.models import AuditEntry
-from app.models.common import MAX_ID
+from app.models.common import MAX_ID, to_utc
+from app.models.views_ops import AuditPage
+from app.openapi import PAGE, Param, api, query
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services.audit import AuditQuery, search
 
-__all__ = ["audit_query", "routes"]
+__all__ = ["AUDIT_QUERY", "audit_query", "routes"]
 
 
 def _time(request: Request, name: str) -> datetime | None:
@@ -25,7 +27,7 @@ def _time(request: Request, name: str) -> datetime | None:
     if raw is None:
         return None
     try:
-        value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+        value = to_utc(datetime.fromisoformat(raw.replace("Z", "+00:00")))
     except ValueError:
         raise ApiError(ErrorCode.BAD_REQUEST, f"{name} must be an ISO 8601 time, e.g. 2026-12-02T08:00:00Z") from None
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
@@ -51,6 +53,24 @@ def audit_query(request: Request, *, action: str | None = None) -> AuditQuery:
     )
 
 
+AUDIT_QUERY: tuple[Param, ...] = (
+    query("actor_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "who made the change"),
+    query("action", {"type": "string", "minLength": 1, "maxLength": 48}, "an action, or its prefix ending in `.`"),
+    query("target", {"type": "string", "minLength": 1, "maxLength": 160}, "e.g. `user:3`"),
+    query("since", {"type": "string", "format": "date-time"}, "at or after (ISO 8601)"),
+    query("until", {"type": "string", "format": "date-time"}, "before (ISO 8601)"),
+    *PAGE,
+)
+
+
+@api(
+    "The audit log",
+    tags=["audit"],
+    responses={200: AuditPage},
+    params=AUDIT_QUERY,
+    roles=["admin", "manager"],
+    description="Newest first. Managers see no changes to admin and manager accounts.",
+)
 async def audit_log(request: Request) -> Response:
     who = await actor(request)
     query, page = audit_query(request), page_of(request)

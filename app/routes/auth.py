@@ -7,8 +7,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, client_address, state
 from app.errors import parse_body
+from app.models.views import TokenPair
+from app.models.views_ops import LoggedOut
+from app.openapi import api
 from app.responses import json_response
 from app.services.auth import SessionRevoked
 from app.services.revocation import close_revoked
@@ -28,6 +32,15 @@ class RefreshIn(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
+@api(
+    "Log in",
+    tags=["auth"],
+    body=LoginIn,
+    responses={200: TokenPair},
+    errors=[ErrorCode.UNAUTHORIZED, ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE],
+    auth=False,
+    description="Wrong credentials are 401; repeated failures per username and per address 429 (docs/security.md).",
+)
 async def login(request: Request) -> Response:
     body = await parse_body(request, LoginIn)
     st = state(request)
@@ -35,6 +48,15 @@ async def login(request: Request) -> Response:
     return json_response(pair.public())
 
 
+@api(
+    "New token pair",
+    tags=["auth"],
+    body=RefreshIn,
+    responses={200: TokenPair},
+    errors=[ErrorCode.UNAUTHORIZED],
+    auth=False,
+    description="The old refresh token stops working; presenting it again revokes the whole session.",
+)
 async def refresh(request: Request) -> Response:
     body = await parse_body(request, RefreshIn)
     st = state(request)
@@ -49,6 +71,7 @@ async def refresh(request: Request) -> Response:
     return json_response(pair.public())
 
 
+@api("Log out", tags=["auth"], responses={200: LoggedOut})
 async def logout(request: Request) -> Response:
     """Revokes the session of the presented token: its refresh tokens stop working, its sockets close 4401."""
     claims = await actor(request)

@@ -24,6 +24,8 @@ from app.deps import actor, state
 from app.errors import ApiError, parse_body
 from app.models import Device, iso, utcnow
 from app.models.device import DEVICE_KINDS
+from app.models.views_ops import DevicePage, DeviceView
+from app.openapi import PAGE, api
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services import audit
@@ -64,6 +66,7 @@ def _stale_after(request: Request) -> timedelta:
     return timedelta(seconds=3 * state(request).settings.device_touch_s)
 
 
+@api("The caller's devices", tags=["devices"], responses={200: DevicePage}, params=PAGE)
 async def list_devices(request: Request) -> Response:
     who = await actor(request)
     page = page_of(request)
@@ -76,6 +79,13 @@ async def list_devices(request: Request) -> Response:
     return json_response(paged(rows, page, lambda d: _view(d, stale), key=lambda d: d.id or 0))
 
 
+@api(
+    "Register a device",
+    tags=["devices"],
+    body=DeviceIn,
+    responses={200: DeviceView, 201: DeviceView},
+    errors=[ErrorCode.RATE_LIMITED],
+)
 async def register_device(request: Request) -> Response:
     """201 for a new device, 200 when the caller already had it (kind, app and push token updated)."""
     who = await actor(request)
@@ -101,6 +111,7 @@ async def register_device(request: Request) -> Response:
     return json_response(_view(device, _stale_after(request)), 201 if created else 200)
 
 
+@api("Device heartbeat", tags=["devices"], responses={200: DeviceView})
 async def heartbeat(request: Request) -> Response:
     """An app without a socket says it is alive: ``last_seen`` now, online for three touch intervals."""
     device_id = request.path_params["device_id"]
@@ -117,6 +128,7 @@ async def heartbeat(request: Request) -> Response:
     return json_response(_view(device, _stale_after(request)))
 
 
+@api("Forget a device", tags=["devices"], responses={204: None})
 async def delete_device(request: Request) -> Response:
     """Forget one of the caller's devices; its open sockets are closed 4401 (it must log in again)."""
     who = await actor(request)

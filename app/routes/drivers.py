@@ -12,6 +12,8 @@ from app.codes import ErrorCode
 from app.deps import actor, path_id, state
 from app.errors import ApiError
 from app.models import User
+from app.models.views_ops import NearbyPage, PositionPage, Trail
+from app.openapi import PAGE, api, query
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services.permissions import require_manager
@@ -34,6 +36,9 @@ def _number(request: Request, name: str, low: float, high: float) -> float:
     return value
 
 
+@api(
+    "Latest driver positions", tags=["drivers"], responses={200: PositionPage}, params=PAGE, roles=["admin", "manager"]
+)
 async def positions(request: Request) -> Response:
     require_manager(await actor(request))
     page = page_of(request, kind="o")
@@ -41,6 +46,19 @@ async def positions(request: Request) -> Response:
     return json_response(paged(latest, page, lambda p: p.as_dict()))
 
 
+@api(
+    "Drivers near a point",
+    tags=["drivers"],
+    responses={200: NearbyPage},
+    params=[
+        query("lat", {"type": "number", "minimum": -90, "maximum": 90}, "latitude", required=True),
+        query("lon", {"type": "number", "minimum": -180, "maximum": 180}, "longitude", required=True),
+        query("radius_m", {"type": "number", "minimum": 0, "maximum": MAX_RADIUS_M}, "metres", required=True),
+        *PAGE,
+    ],
+    roles=["admin", "manager"],
+    description="Nearest first, with `distance_m`.",
+)
 async def nearby(request: Request) -> Response:
     require_manager(await actor(request))
     lat = _number(request, "lat", -90, 90)
@@ -51,6 +69,7 @@ async def nearby(request: Request) -> Response:
     return json_response(paged(found, page, lambda f: {**f[0].as_dict(), "distance_m": round(f[1], 1)}))
 
 
+@api("A driver's trail", tags=["drivers"], responses={200: Trail}, params=PAGE, roles=["admin", "manager"])
 async def trail(request: Request) -> Response:
     require_manager(await actor(request))
     driver_id = path_id(request)

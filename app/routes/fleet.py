@@ -6,10 +6,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, path_id, state
 from app.errors import parse_body
 from app.models import Location
 from app.models.fleet_io import HoursIn, LocationIn, LocationPatch, TruckIn, TruckPatch
+from app.models.views import Location as LocationView
+from app.models.views import Truck as TruckView
+from app.models.views_ops import LocationPage, TruckPage
+from app.openapi import PAGE, api
 from app.pagination import page_of, paged
 from app.responses import json_response
 from app.services import fleet
@@ -17,6 +22,13 @@ from app.services import fleet
 __all__ = ["routes"]
 
 
+@api(
+    "List trucks",
+    tags=["fleet"],
+    responses={200: TruckPage},
+    params=PAGE,
+    description="Staff see their own truck only.",
+)
 async def trucks(request: Request) -> Response:
     who = await actor(request)
     page = page_of(request)
@@ -25,6 +37,7 @@ async def trucks(request: Request) -> Response:
     return json_response(paged(rows, page, lambda t: views[t.id or 0], key=lambda t: t.id or 0))
 
 
+@api("Create a truck", tags=["fleet"], body=TruckIn, responses={201: TruckView}, roles=["admin", "manager"])
 async def create_truck(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, TruckIn)
@@ -33,6 +46,7 @@ async def create_truck(request: Request) -> Response:
         return json_response(await fleet.truck_view(session, truck), 201)
 
 
+@api("Read a truck", tags=["fleet"], responses={200: TruckView}, errors=[ErrorCode.FORBIDDEN])
 async def get_truck(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -40,6 +54,15 @@ async def get_truck(request: Request) -> Response:
         return json_response(await fleet.truck_view(session, truck))
 
 
+@api(
+    "Change a truck",
+    tags=["fleet"],
+    body=TruckPatch,
+    responses={200: TruckView},
+    errors=[ErrorCode.CONFLICT],
+    roles=["admin", "manager"],
+    description="Deactivating a truck with an open shift is 409.",
+)
 async def patch_truck(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, TruckPatch)
@@ -48,6 +71,14 @@ async def patch_truck(request: Request) -> Response:
         return json_response(await fleet.truck_view(session, truck))
 
 
+@api(
+    "Replace a truck's weekly hours",
+    tags=["fleet"],
+    body=HoursIn,
+    responses={200: TruckView},
+    roles=["admin", "manager"],
+    description="Weekday 0 is Monday; opens before closes; no overlap on a day.",
+)
 async def put_hours(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, HoursIn)
@@ -55,6 +86,7 @@ async def put_hours(request: Request) -> Response:
         return json_response(await fleet.set_hours(session, path_id(request), body, who))
 
 
+@api("List locations", tags=["fleet"], responses={200: LocationPage}, params=PAGE)
 async def locations(request: Request) -> Response:
     await actor(request)
     page = page_of(request)
@@ -63,6 +95,7 @@ async def locations(request: Request) -> Response:
     return json_response(paged(rows, page, Location.public, key=lambda loc: loc.id or 0))
 
 
+@api("Create a location", tags=["fleet"], body=LocationIn, responses={201: LocationView}, roles=["admin", "manager"])
 async def create_location(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, LocationIn)
@@ -71,6 +104,7 @@ async def create_location(request: Request) -> Response:
     return json_response(location.public(), 201)
 
 
+@api("Change a location", tags=["fleet"], body=LocationPatch, responses={200: LocationView}, roles=["admin", "manager"])
 async def patch_location(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, LocationPatch)

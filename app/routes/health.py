@@ -9,6 +9,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.deps import state
+from app.models.views_ops import Health, Readiness
+from app.openapi import Content, api
 from app.responses import json_response
 
 __all__ = ["routes"]
@@ -16,10 +18,17 @@ __all__ = ["routes"]
 _CHECK_TIMEOUT_S = 2.0
 
 
+@api("Process alive", tags=["operations"], responses={200: Health}, auth=False)
 async def healthz(request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+@api(
+    "Database and broker reachable",
+    tags=["operations"],
+    responses={200: Readiness, 503: Readiness},
+    auth=False,
+)
 async def readyz(request: Request) -> Response:
     """503 naming each dependency that failed."""
     st = state(request)
@@ -42,6 +51,13 @@ async def readyz(request: Request) -> Response:
     return json_response(body, 200 if not failed else 503)
 
 
+@api(
+    "Prometheus metrics",
+    tags=["operations"],
+    responses={200: Content("text/plain", {"type": "string"})},
+    auth=False,
+    description="Prometheus text format (protocol.md §6); merged across workers.",
+)
 async def metrics(request: Request) -> Response:
     st = state(request)
     st.hub.flush_metrics()

@@ -7,6 +7,7 @@ the outbox) until they are published, and the KDS snapshot reads under the same 
 
 from __future__ import annotations
 
+from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,6 +16,10 @@ from app.codes import ErrorCode
 from app.deps import actor, deliver, path_id, state
 from app.errors import ApiError, NoFields, parse_body, parse_optional_body
 from app.models.order import AdvanceBody, CancelBody, OrderCreate
+from app.models.views import Ticket, TicketList
+from app.models.views_ops import KdsSnapshot, ShiftSummary
+from app.openapi import KITCHEN, api
+from app.openapi.meta import Param
 from app.responses import json_response
 from app.services import orders, summary, tickets
 from app.services.events import OutEvent
@@ -35,6 +40,30 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
+@api(
+    "Place an order",
+    tags=["orders"],
+    body=OrderCreate,
+    responses={200: Ticket, 201: Ticket},
+    params=[
+        Param(
+            "Idempotency-Key",
+            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9._:~+/=-]+$"},
+            "the same key replays the first answer (200 or 201, with `Idempotent-Replayed: true`)",
+            where="header",
+        )
+    ],
+    errors=[
+        ErrorCode.FORBIDDEN,
+        ErrorCode.SOLD_OUT,
+        ErrorCode.SHIFT_NOT_ACCEPTING,
+        ErrorCode.THROTTLED,
+        ErrorCode.CONFLICT,
+        ErrorCode.UNAVAILABLE,
+    ],
+    description="Stock is decremented atomically: of two orders for the last unit exactly one wins.",
+    roles=KITCHEN,
+)
 async def place_order(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, OrderCreate)
@@ -55,6 +84,7 @@ async def place_order(request: Request) -> Response:
     return json_response(placed.body, placed.status, headers or None)
 
 
+@api("KDS snapshot", tags=["orders"], responses={200: KdsSnapshot}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def kds_snapshot(request: Request) -> Response:
     who = await actor(request)
     shift_id = path_id(request)
@@ -70,6 +100,13 @@ async def kds_snapshot(request: Request) -> Response:
     return json_response({"shift_id": shift_id, "tickets": open_tickets, "seq": top.seq, "epoch": top.epoch})
 
 
+@api(
+    "Shift summary",
+    tags=["orders", "reports"],
+    responses={200: ShiftSummary},
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def shift_summary(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -77,6 +114,7 @@ async def shift_summary(request: Request) -> Response:
         return json_response(await summary.shift_summary(session, shift))
 
 
+@api("Ticket detail", tags=["orders"], responses={200: Ticket}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def get_order(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -114,9 +152,35 @@ def _ticket_route(action: str):  # type: ignore[no-untyped-def]
         return await _ticket_change(request, action)
 
     endpoint.__name__ = f"ticket_{action}"
-    return endpoint
+    bodies: dict[str, type[BaseModel]] = {"advance": AdvanceBody, "cancel": CancelBody}
+    return api(
+        _TICKET_SUMMARIES[action],
+        tags=["orders"],
+        body=bodies.get(action, NoFields),
+        body_required=action in bodies,
+        responses={200: Ticket},
+        errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
+        roles=KITCHEN,
+    )(endpoint)
 
 
+_TICKET_SUMMARIES = {
+    "advance": "Advance a ticket (new → in_progress → ready → completed)",
+    "hold": "Hold a ticket",
+    "resume": "Resume a held ticket",
+    "cancel": "Cancel a ticket",
+}
+
+
+@api(
+    "Complete every ready ticket",
+    tags=["orders"],
+    body=NoFields,
+    body_required=False,
+    responses={200: TicketList},
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
+    roles=KITCHEN,
+)
 async def advance_ready(request: Request) -> Response:
     who = await actor(request)
     await parse_optional_body(request, NoFields)

@@ -96,8 +96,8 @@ def _page(filename: str):  # type: ignore[no-untyped-def]
 
 
 routes: list[BaseRoute] = [
-    Route("/", _page("index.html"), methods=["GET", "HEAD"]),
-    Route("/kds", _page("kds.html"), methods=["GET", "HEAD"]),
-    Route("/dispatch", _page("dispatch.html"), methods=["GET", "HEAD"]),
+    Route("/", _page("index.html"), methods=["GET", "HEAD"], include_in_schema=False),
+    Route("/kds", _page("kds.html"), methods=["GET", "HEAD"], include_in_schema=False),
+    Route("/dispatch", _page("dispatch.html"), methods=["GET", "HEAD"], include_in_schema=False),
     Mount("/static", app=_WithHeaders(StaticFiles(directory=STATIC_DIR)), name="static"),
 ]

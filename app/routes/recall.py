@@ -14,6 +14,8 @@ from starlette.routing import Route
 from app.codes import ErrorCode
 from app.deps import actor, path_id, state
 from app.errors import ApiError
+from app.models.views import TicketList
+from app.openapi import KITCHEN, api, query
 from app.responses import json_response
 from app.services.recall import recent_tickets
 from app.services.shifts import load_shift
@@ -35,6 +37,17 @@ def _query(request: Request) -> tuple[str, int]:
     return status, int(raw)
 
 
+@api(
+    "A shift's tickets in one status",
+    tags=["orders"],
+    responses={200: TicketList},
+    params=[
+        query("status", {"type": "string", "enum": list(STATUSES), "default": "completed"}, "ticket status"),
+        query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT}, "at most"),
+    ],
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def shift_tickets(request: Request) -> Response:
     who = await actor(request)
     status, limit = _query(request)

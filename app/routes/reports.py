@@ -16,6 +16,9 @@ from app.codes import ErrorCode
 from app.deps import actor, path_id, query_id, state
 from app.errors import ApiError
 from app.models import Truck
+from app.models.common import MAX_ID
+from app.models.views_ops import Dashboard, Weekly
+from app.openapi import KITCHEN, Content, api, query
 from app.responses import json_response
 from app.services import reports
 from app.services.permissions import require_truck_access
@@ -26,6 +29,7 @@ __all__ = ["routes"]
 _MEDIA_TYPES = {"csv": "text/csv; charset=utf-8; header=present", "json": "application/json"}
 
 
+@api("Shift dashboard", tags=["reports"], responses={200: Dashboard}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def dashboard(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -40,6 +44,19 @@ def _export_format(request: Request) -> reports.ExportFormat:
     return cast(reports.ExportFormat, raw)
 
 
+@api(
+    "Export a shift's order lines",
+    tags=["reports"],
+    responses={
+        200: (
+            Content("text/csv", {"type": "string", "description": "format=csv: a header row, one row per line"}),
+            Content("application/json", {"type": "object", "required": ["shift_id", "columns", "items"]}),
+        )
+    },
+    params=[query("format", {"type": "string", "enum": ["csv", "json"], "default": "csv"}, "csv or json")],
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def export(request: Request) -> Response:
     """Rows are read in one query and the session closed before streaming: a slow download holds no connection."""
     who = await actor(request)
@@ -53,6 +70,17 @@ async def export(request: Request) -> Response:
     return StreamingResponse(body, media_type=_MEDIA_TYPES[fmt], headers=headers)
 
 
+@api(
+    "A truck's week",
+    tags=["reports"],
+    responses={200: Weekly},
+    params=[
+        query("truck_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the truck", required=True),
+        query("week", {"type": "string", "pattern": "^[0-9]{4}-W[0-9]{2}$"}, "ISO week, e.g. 2025-W47", required=True),
+    ],
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND],
+    roles=KITCHEN,
+)
 async def weekly(request: Request) -> Response:
     who = await actor(request)
     truck_id = query_id(request, "truck_id")

@@ -6,15 +6,28 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from app.codes import ErrorCode
 from app.deps import actor, deliver, path_id, query_id, state
 from app.errors import NoFields, parse_body, parse_optional_body
+from app.models.common import MAX_ID
 from app.models.shift import ShiftConfigUpdate, ShiftCreate
+from app.models.views import ShiftConfig, ShiftView
+from app.openapi import KITCHEN, api, query
 from app.responses import json_response
 from app.services import shifts
 
 __all__ = ["routes"]
 
 
+@api(
+    "Check in a shift",
+    tags=["shifts"],
+    body=ShiftCreate,
+    responses={201: ShiftView},
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND, ErrorCode.SHIFT_OPEN, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE],
+    description="A truck with an open shift is 409 `shift_open`.",
+    roles=KITCHEN,
+)
 async def check_in(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, ShiftCreate)
@@ -27,6 +40,15 @@ async def check_in(request: Request) -> Response:
     return json_response(shift.public(), 201, headers)
 
 
+@api(
+    "A truck's open shift",
+    tags=["shifts"],
+    responses={200: ShiftView},
+    params=[query("truck_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID}, "the truck", required=True)],
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.NOT_FOUND],
+    description="404 when the truck has no open shift.",
+    roles=KITCHEN,
+)
 async def active(request: Request) -> Response:
     who = await actor(request)
     truck_id = query_id(request, "truck_id")
@@ -48,9 +70,25 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
         return json_response(shift.public(), headers=headers)
 
     endpoint.__name__ = f"shift_{action}"
-    return endpoint
+    return api(
+        f"{action.capitalize()} a shift",
+        tags=["shifts"],
+        body=NoFields,
+        body_required=False,
+        responses={200: ShiftView},
+        errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
+        description="Lifecycle active ⇄ paused → closed; anything else is 409 `invalid_transition`.",
+        roles=KITCHEN,
+    )(endpoint)
 
 
+@api(
+    "Throttle and screen settings",
+    tags=["shifts"],
+    responses={200: ShiftConfig},
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def get_config(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -58,6 +96,14 @@ async def get_config(request: Request) -> Response:
     return json_response(shift.config())
 
 
+@api(
+    "Change throttle and screen settings",
+    tags=["shifts"],
+    body=ShiftConfigUpdate,
+    responses={200: ShiftConfig},
+    errors=[ErrorCode.FORBIDDEN, ErrorCode.INVALID_TRANSITION, ErrorCode.UNAVAILABLE],
+    roles=KITCHEN,
+)
 async def patch_config(request: Request) -> Response:
     who = await actor(request)
     patch = await parse_body(request, ShiftConfigUpdate)
@@ -70,6 +116,7 @@ async def patch_config(request: Request) -> Response:
     return json_response(shift.config(), headers=headers)
 
 
+@api("Read a shift", tags=["shifts"], responses={200: ShiftView}, errors=[ErrorCode.FORBIDDEN], roles=KITCHEN)
 async def get_shift(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:

@@ -11,6 +11,9 @@ from app.deps import actor, client_address, path_id, state
 from app.errors import ApiError, parse_body
 from app.models import User
 from app.models.people import PasswordChange, ProfileUpdate, UserCreate, UserUpdate
+from app.models.views import UserProfile
+from app.models.views_ops import UserPage
+from app.openapi import PAGE, api
 from app.pagination import page_of, paged
 from app.passwords import HashingBusy
 from app.responses import json_response
@@ -32,6 +35,7 @@ async def _hash(request: Request, password: str) -> str:
         ) from None
 
 
+@api("List users", tags=["users"], responses={200: UserPage}, params=PAGE, roles=["admin", "manager"])
 async def list_users(request: Request) -> Response:
     who = await actor(request)
     page = page_of(request)
@@ -40,6 +44,15 @@ async def list_users(request: Request) -> Response:
     return json_response(paged(rows, page, User.profile, key=lambda u: u.id or 0))
 
 
+@api(
+    "Create a user",
+    tags=["users"],
+    body=UserCreate,
+    responses={201: UserProfile},
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE],
+    roles=["admin", "manager"],
+    description="Managers create staff and drivers only; staff need a truck_id; a taken username is 409.",
+)
 async def create_user(request: Request) -> Response:
     who = await actor(request)
     body = await parse_body(request, UserCreate)
@@ -52,6 +65,7 @@ async def create_user(request: Request) -> Response:
     return json_response(user.profile(), 201)
 
 
+@api("Read a user", tags=["users"], responses={200: UserProfile}, roles=["admin", "manager"])
 async def get_user(request: Request) -> Response:
     who = await actor(request)
     async with state(request).db.session() as session:
@@ -78,11 +92,24 @@ async def _change(request: Request, patch: UserUpdate, action: str) -> Response:
     return json_response(changed.user.profile())
 
 
+@api(
+    "Change a user",
+    tags=["users"],
+    body=UserUpdate,
+    responses={200: UserProfile},
+    errors=[ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE],
+    roles=["admin", "manager"],
+    description="A change of role, truck, active flag or password revokes the user's tokens and closes their "
+    "sockets 4401.",
+)
 async def patch_user(request: Request) -> Response:
     await actor(request)
     return await _change(request, await parse_body(request, UserUpdate), "user.update")
 
 
+@api(
+    "Deactivate a user", tags=["users"], responses={204: None}, errors=[ErrorCode.CONFLICT], roles=["admin", "manager"]
+)
 async def deactivate_user(request: Request) -> Response:
     """``DELETE`` keeps the row (tickets and the audit log still name their author): it deactivates."""
     await actor(request)
@@ -90,6 +117,7 @@ async def deactivate_user(request: Request) -> Response:
     return Response(status_code=204)
 
 
+@api("The current user", tags=["me"], responses={200: UserProfile})
 async def me(request: Request) -> Response:
     claims = await actor(request)
     async with state(request).db.session() as session:
@@ -97,6 +125,7 @@ async def me(request: Request) -> Response:
     return json_response(user.profile() if user is not None else claims.user())
 
 
+@api("Change own profile", tags=["me"], body=ProfileUpdate, responses={200: UserProfile})
 async def patch_me(request: Request) -> Response:
     claims = await actor(request)
     body = await parse_body(request, ProfileUpdate)
@@ -105,6 +134,13 @@ async def patch_me(request: Request) -> Response:
     return json_response(user.profile())
 
 
+@api(
+    "Change own password",
+    tags=["me"],
+    body=PasswordChange,
+    responses={204: None},
+    errors=[ErrorCode.RATE_LIMITED, ErrorCode.UNAVAILABLE],
+)
 async def change_password(request: Request) -> Response:
     """The current password proves it is the user (not someone holding an unlocked tablet); every other
     session of the user is revoked, the current one stays."""
