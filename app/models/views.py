@@ -197,6 +197,8 @@ class Ticket(View):
     completed_at: datetime | None
     cancelled_at: datetime | None
     cancel_reason: str | None
+    source: Literal["staff", "guest"] = "staff"
+    """``guest``: a guest's paid order ahead (guest.md)."""
 
 
 class TicketList(View):

@@ -18,7 +18,17 @@ from app.codes import ErrorCode
 from app.deps import actor, client_address, deliver, path_id, state
 from app.errors import ApiError, parse_body
 from app.models import Shift
-from app.models.guest import GuestOrderCreate, PaymentWebhook, ReconcileResult
+from app.models.guest import (
+    GuestOrderCreate,
+    GuestOrderPlaced,
+    GuestOrderView,
+    LoyaltyView,
+    PaymentWebhook,
+    ReconcileResult,
+    WebhookResult,
+)
+from app.openapi import KITCHEN, api
+from app.openapi.meta import Content, Param
 from app.responses import json_response
 from app.routes.orders import idempotency_key
 from app.services import guest_loyalty, guest_orders, guest_payments, guest_reconcile
@@ -41,7 +51,33 @@ def _limited(request: Request) -> None:
     state(request).guest_limit.check(client_address(request))
 
 
-async def place_order(request: Request) -> Response:
+@api(
+    "Order ahead as a guest",
+    tags=["guest"],
+    body=GuestOrderCreate,
+    responses={201: GuestOrderPlaced},
+    params=[
+        Param(
+            "Idempotency-Key",
+            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9._:~+/=-]+$"},
+            "the same key and body replay the first answer (with `Idempotent-Replayed: true`)",
+            where="header",
+        )
+    ],
+    errors=[
+        ErrorCode.NOT_FOUND,
+        ErrorCode.CONFLICT,
+        ErrorCode.SOLD_OUT,
+        ErrorCode.THROTTLED,
+        ErrorCode.SHIFT_NOT_ACCEPTING,
+        ErrorCode.RATE_LIMITED,
+        ErrorCode.UNAVAILABLE,
+    ],
+    auth=False,
+    description="Prices from the menu, holds the stock for HUB_PAYMENT_HOLD_S; the order_token is the guest's "
+    "only credential (hello with order_token, GET /api/guest/orders/{token}). guest.md.",
+)
+async def place_guest_order(request: Request) -> Response:
     _limited(request)
     body = await parse_body(request, GuestOrderCreate)
     shift_id = path_id(request)
@@ -68,6 +104,25 @@ async def place_order(request: Request) -> Response:
     return json_response(answer, 201, headers or None)
 
 
+@api(
+    "What a guest may order now",
+    tags=["guest"],
+    responses={
+        200: Content(
+            "application/json",
+            {
+                "type": "object",
+                "description": "{shift:{id, status, truck_name}, accepting_orders, message?, categories, specials, "
+                "wait_estimate_s}; items with price_cents and sold_out",
+            },
+        ),
+        304: None,
+    },
+    params=[Param("If-None-Match", {"type": "string"}, "the ETag of a menu already held: 304", where="header")],
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.RATE_LIMITED],
+    auth=False,
+    description="Rendered at most once a second per shift (single flight), with an ETag. guest.md.",
+)
 async def guest_menu(request: Request) -> Response:
     _limited(request)
     shift_id = path_id(request)
@@ -86,13 +141,39 @@ async def guest_menu(request: Request) -> Response:
     return Response(menu.body, media_type="application/json", headers=headers)
 
 
-async def get_order(request: Request) -> Response:
+@api(
+    "A guest order's status",
+    tags=["guest"],
+    responses={200: GuestOrderView},
+    errors=[ErrorCode.NOT_FOUND, ErrorCode.RATE_LIMITED],
+    auth=False,
+    description="The same state the order:{order_token} topic publishes, with the items. guest.md.",
+)
+async def get_guest_order(request: Request) -> Response:
     _limited(request)
     async with state(request).db.session() as session:
         guest = await guest_orders.load_guest(session, request.path_params["token"])
         return json_response(await guest_orders.view(session, guest))
 
 
+@api(
+    "Payment provider webhook",
+    tags=["guest"],
+    body=PaymentWebhook,
+    responses={200: WebhookResult},
+    params=[
+        Param(
+            "X-Hub-Signature",
+            {"type": "string"},
+            't=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" keyed with HUB_PAYMENT_WEBHOOK_SECRET>',
+            required=True,
+            where="header",
+        )
+    ],
+    errors=[ErrorCode.UNAUTHORIZED, ErrorCode.NOT_FOUND, ErrorCode.CONFLICT, ErrorCode.UNAVAILABLE],
+    auth=False,
+    description="Signed by the provider, not by a login; replays answer 200 and change nothing. guest.md.",
+)
 async def payment_webhook(request: Request) -> Response:
     st = state(request)
     secret = st.settings.payment_webhook_secret
@@ -112,6 +193,7 @@ async def payment_webhook(request: Request) -> Response:
     return json_response(result, headers=headers)
 
 
+@api("Expire lapsed holds, queue paid orders", tags=["guest"], responses={200: ReconcileResult}, roles=["admin"])
 async def reconcile(request: Request) -> Response:
     who = await actor(request)
     if who.role != "admin":
@@ -122,6 +204,13 @@ async def reconcile(request: Request) -> Response:
     return json_response(result.model_dump(mode="json"))
 
 
+@api(
+    "A phone's loyalty points",
+    tags=["guest"],
+    responses={200: LoyaltyView},
+    errors=[ErrorCode.FORBIDDEN],
+    roles=KITCHEN,
+)
 async def loyalty(request: Request) -> Response:
     who = await actor(request)
     phone = request.path_params["phone"]
@@ -135,8 +224,8 @@ async def loyalty(request: Request) -> Response:
 
 routes = [
     Route("/api/guest/shifts/{id:int}/menu", guest_menu, methods=["GET"]),
-    Route("/api/guest/shifts/{id:int}/orders", place_order, methods=["POST"]),
-    Route("/api/guest/orders/{token:str}", get_order, methods=["GET"]),
+    Route("/api/guest/shifts/{id:int}/orders", place_guest_order, methods=["POST"]),
+    Route("/api/guest/orders/{token:str}", get_guest_order, methods=["GET"]),
     Route("/api/guest/payments/webhook", payment_webhook, methods=["POST"]),
     Route("/api/guest/reconcile", reconcile, methods=["POST"]),
     Route("/api/guest/loyalty/{phone:str}", loyalty, methods=["GET"]),
