@@ -96,8 +96,12 @@ async def run(options: SoakOptions) -> dict[str, Any]:
         namespace = f"bench-soak-{uuid.uuid4().hex[:10]}"
         broker = {"HUB_BROKER_URL": options.services.redis_url, "HUB_REDIS_NAMESPACE": namespace}
         broker = broker if options.nodes > 1 else {}
+        # Every tablet and dashboard holds the manager's token, as in the city: far more sockets than the per-user
+        # cap (HUB_MAX_SOCKETS_PER_USER, 50 per node) lets one account open.
+        cap = options.shifts * options.tablets_per_shift + options.dashboards + 50
+        env = broker | {"HUB_MAX_SOCKETS_PER_USER": str(cap)}
         try:
-            async with hub_nodes(targets, options.nodes, pg.url(db), cpus=None, broker=broker, tag="soak") as hubs:
+            async with hub_nodes(targets, options.nodes, pg.url(db), cpus=None, broker=env, tag="soak") as hubs:
                 record |= await _with_clients(options, rate, hubs, targets, template.truck_ids, db)
         finally:
             if options.nodes > 1:
