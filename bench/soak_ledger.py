@@ -86,6 +86,7 @@ class Ledger:
         return {
             "sent": self.sent,
             "answered": self.answered,
+            "in_flight": self.sent - self.answered,  # sent, not answered yet (queued on a busy machine)
             "acknowledged": len(self.acked),
             "receipts": sum(self.received.get(i, 0) for i in self.acked),  # of acknowledged orders
             "expected_receipts": sum(self.expected(i) for i in self.acked),

@@ -162,7 +162,8 @@ class Probe:
         if o is not None:
             text += (
                 f"; {fmt(o['acknowledged'])} orders acknowledged, {fmt(o['receipts'])}/{fmt(o['expected_receipts'])}"
-                f" receipts, overdue {o['overdue']}, lost {o.get('lost', '–')}, dup {o['duplicates']}, "
+                f" receipts, in flight {o['in_flight']}, overdue {o['overdue']}, lost {o.get('lost', '–')}, "
+                f"dup {o['duplicates']}, "
                 f"errors {o['n_errors']}, order→tablet p99 {fmt(o['tablet_ms'].get('p99'), None)} ms"
             )
         if row["hub_disconnects"] or row["hub_errors"]:

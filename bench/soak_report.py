@@ -129,6 +129,8 @@ def _minute_rows(record: dict[str, Any]) -> list[list[str]]:
             f"{fmt(cpu['machine_busy_pct'])} ({fmt(cpu['other_cpu_pct'])})" if cpu["seconds"] >= 1 else "–",
             fmt(r["loadavg_1m"], 2),
             fmt(o["acknowledged"]) if o else "–",
+            fmt(o["in_flight"]) if o else "–",
+            f"{fmt(o['rest_ms'].get('p50'), None)} / {fmt(o['rest_ms'].get('p99'), None)}" if o else "–",
             f"{fmt(o['receipts'])} / {fmt(o['expected_receipts'])}" if o else "–",
             (fmt(o["lost"]) if after else f"{fmt(o['overdue'])} overdue") if o else "–",
             fmt(o["duplicates"] + o["strays"]) if o else "–", fmt(o["n_errors"]) if o else "–",
@@ -152,7 +154,8 @@ def render(record: dict[str, Any], command: str) -> str:
     ls, le = record["load_start"], record["load_end"]
     minute_headers = [
         "min:s", "hub RSS MiB", "hub connections", "hub CPU %", f"machine CPU % of {m['cores'] * 100} (others)",
-        "load 1 min", "orders acknowledged", "tablet receipts / expected", "receipts overdue > 5 s / lost",
+        "load 1 min", "orders acknowledged", "orders in flight", "REST p50/p99 ms (window)",
+        "tablet receipts / expected", "receipts overdue > 5 s / lost",
         "duplicate + stray", "order errors", "error frames clients / hubs", "disconnects clients / hubs",
         "order → tablet p50/p99 ms (window)", "pings/s", "dashboards got %",
     ]  # fmt: skip
@@ -190,8 +193,10 @@ def render(record: dict[str, Any], command: str) -> str:
         "",
         "## Every minute",
         "",
-        "Totals since the soak began, except CPU %, load and latency (over the row's window). Minute 0 is before the "
-        "first order.",
+        "Totals since the soak began, except CPU %, load and latencies (over the row's window). Minute 0 is before "
+        "the first order; the last row is after the last answer and the grace. Latencies run from each order's "
+        'scheduled send time, so orders queued behind a busy machine count their wait ("in flight": sent, not '
+        "answered yet); they are shown, not judged.",
         "",
         render_table(minute_headers, _minute_rows(record)),
         "",
@@ -231,7 +236,7 @@ METHOD = f"""
   Connections: `hub_connections` on each hub's /metrics.
 - Tickets: every order carries a tag (`customer_name` `soak-{{i}}`); it is acknowledged when its 201 carries its
   own ticket. Each tablet (bench/soakload.py) records every `ticket.created`; a ticket acknowledged but not
-  received by every tablet of its shift 10 s after the last order is lost; a tablet getting one twice is a
+  received by every tablet of its shift 10 s after the last answer is lost; a tablet getting one twice is a
   duplicate; one of another shift or unknown is a stray. "Overdue": receipts still missing 5 s after the 201.
 - Error frames: every frame a driver gets (a `gps` without `id` gets no answer), every `error` frame a tablet
   gets, every non-position frame among the dashboards' decoded ones (1 in 10); and the hubs' `hub_errors_total`,

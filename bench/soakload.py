@@ -30,7 +30,7 @@ __all__ = ["SoakTablet", "main"]
 
 _DRAIN_S = 0.5  # how often the tablets' receipts are moved to the ledger
 _KEEP = 5
-_UNANSWERED = "no answer within the grace after the last order"
+_UNANSWERED = "no answer in time after the last order"
 
 
 class SoakTablet(Tablet):
@@ -139,13 +139,14 @@ class SoakLoad(CityLoad):
         return self.ledger.window(time.time(), float(cmd["overdue_s"])) | self._tablets()
 
     async def finish(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        """After the last scheduled order: its answers and receipts for up to ``grace_s`` s, then the account."""
+        """After the last scheduled order: the answers still due for up to ``answer_s`` s (a busy machine may have
+        queued many), the receipts for ``grace_s`` s more, then the account."""
         ledger, grace = self.ledger, float(cmd["grace_s"])
         if ledger is None or self.placer is None:
             raise RuntimeError("finish before start")
         await self.placer
         if self.inflight:
-            await asyncio.wait(set(self.inflight), timeout=grace)
+            await asyncio.wait(set(self.inflight), timeout=max(grace, float(cmd["answer_s"])))
         deadline = time.time() + grace
         self._drain()
         while ledger.pending and time.time() < deadline:
