@@ -52,7 +52,8 @@ CONNECTIONS = 16  # POS keep-alive connections per hub node, as the city
 MAX_ORDERS_PER_SLOT = 10_000  # per shift and minute (the most the API takes): far above what a shift gets
 OPEN_TIMEOUT_S = 120.0
 GRACE_S = 10.0  # after the last answer: the receipts still due
-ANSWER_S = 120.0  # after the last scheduled order: the answers still due (orders queue up on a busy machine)
+ANSWER_S = 900.0  # after the last scheduled order: the answers still due (orders queue up on a busy machine) …
+STALL_S = 30.0  # … as long as one comes every this many seconds
 DASH_SAMPLE_EVERY = 10  # dashboards decode one frame in N (latency; a non-position frame counts as an error)
 
 
@@ -192,7 +193,7 @@ async def _soak(o: SoakOptions, rate: float, token: str, probe: Probe) -> dict[s
     finally:
         if not pings.done():
             pings.cancel()
-    final = await probe.load.call("finish", grace_s=GRACE_S, answer_s=ANSWER_S)
+    final = await probe.load.call("finish", grace_s=GRACE_S, answer_s=ANSWER_S, stall_s=STALL_S)
     after = await probe.row(time.monotonic() - t0, None, o.dashboards, final=final)
     print(f"  after the last answers and {GRACE_S:g} s of grace: {probe.say(after)}", flush=True)
     return {"orders_planned": started["orders"], "ping_rate": ping_rate, "rows": rows, "after": after}

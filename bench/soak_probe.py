@@ -168,4 +168,6 @@ class Probe:
             )
         if row["hub_disconnects"] or row["hub_errors"]:
             text += f"; hub disconnects {row['hub_disconnects']}, error frames {row['hub_errors']}"
-        return text + f"; load {row['cpu']['machine_busy_pct']}% of {row['cpu']['cores'] * 100}"
+        if row["cpu"]["seconds"] >= 1:
+            text += f"; machine {row['cpu']['machine_busy_pct']}% of {row['cpu']['cores'] * 100}"
+        return text

@@ -139,14 +139,19 @@ class SoakLoad(CityLoad):
         return self.ledger.window(time.time(), float(cmd["overdue_s"])) | self._tablets()
 
     async def finish(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        """After the last scheduled order: the answers still due for up to ``answer_s`` s (a busy machine may have
-        queued many), the receipts for ``grace_s`` s more, then the account."""
+        """After the last scheduled order: the answers still due, as long as one comes every ``stall_s`` s and for
+        ``answer_s`` s at most (a busy machine may have queued many), the receipts for ``grace_s`` s more, then the
+        account."""
         ledger, grace = self.ledger, float(cmd["grace_s"])
         if ledger is None or self.placer is None:
             raise RuntimeError("finish before start")
         await self.placer
-        if self.inflight:
-            await asyncio.wait(set(self.inflight), timeout=max(grace, float(cmd["answer_s"])))
+        stall, cap = max(grace, float(cmd["stall_s"])), time.time() + float(cmd["answer_s"])
+        while self.inflight and time.time() < cap:  # as long as answers keep coming (the backlog drains)
+            before = ledger.answered
+            await asyncio.wait(set(self.inflight), timeout=stall)
+            if ledger.answered == before:
+                break
         deadline = time.time() + grace
         self._drain()
         while ledger.pending and time.time() < deadline:
