@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
+import orjson
 import redis.exceptions
 import uvloop
 from sqlalchemy.engine import make_url
@@ -228,6 +229,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--order-rate", type=float, help="orders/s (default: half the city capacity)")
     p.add_argument("--docs", type=Path, default=ROOT / "docs" / "soak.md", help="the report (default docs/soak.md)")
     p.add_argument("--no-docs", action="store_true", help="write no report page")
+    p.add_argument("--render-from", type=Path, help="only rewrite the page from this JSON record of a run")
     p.add_argument("--results", type=Path, default=ROOT / "bench" / "results", help="JSON record directory")
     p.add_argument("--generated-by", default="", help="command named in the report (the Makefile's)")
     p.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL", _POSTGRES))
@@ -237,6 +239,12 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.render_from is not None:  # the page again from a run's record (a report change needs no new soak)
+        record = orjson.loads(args.render_from.read_bytes())
+        record["verdict"] = verdict(record)
+        args.docs.write_text(render(record, record["options"]["command"]))
+        print(f"wrote {args.docs} from {args.render_from}")
+        return 0 if record["verdict"]["ok"] else 1
     shown = list(sys.argv[1:] if argv is None else argv)
     if "--generated-by" in shown:
         i = shown.index("--generated-by")

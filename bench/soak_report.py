@@ -129,7 +129,7 @@ def _minute_rows(record: dict[str, Any]) -> list[list[str]]:
             f"{fmt(cpu['machine_busy_pct'])} ({fmt(cpu['other_cpu_pct'])})" if cpu["seconds"] >= 1 else "–",
             fmt(r["loadavg_1m"], 2),
             fmt(o["acknowledged"]) if o else "–",
-            fmt(o["in_flight"]) if o else "–",
+            fmt(o["sent"] - o["answered"]) if o else "–",
             f"{fmt(o['rest_ms'].get('p50'), None)} / {fmt(o['rest_ms'].get('p99'), None)}" if o else "–",
             f"{fmt(o['receipts'])} / {fmt(o['expected_receipts'])}" if o else "–",
             (fmt(o["lost"]) if after else f"{fmt(o['overdue'])} overdue") if o else "–",
@@ -185,6 +185,7 @@ def render(record: dict[str, Any], command: str) -> str:
         f"- Orders: {fmt(record['order_rate'], 1)}/s over REST (`POST /api/shifts/{{id}}/orders`, open-loop, "
         f"through every node in turn) for {opts['minutes']:g} min, {fmt(record['orders_planned'])} in all: "
         f"half the city's capacity, {record['capacity']['source']}.",
+        _achieved(record),
         "- Setup: " + ", ".join(f"{k} {v} s" for k, v in record["setup_s"].items()) + "; the soak starts after it.",
         f"- Machine: {m['cpu_model']}, {m['cores']} cores, {m['memory_gib']} GiB, Linux {m['kernel']}, Python "
         f"{m['python']}, commit {m['commit']}{' (hub/app modified)' if m['hub_app_modified'] else ''}; shared with "
@@ -225,6 +226,25 @@ def render(record: dict[str, Any], command: str) -> str:
     return "\n".join(lines)
 
 
+def _achieved(record: dict[str, Any]) -> str:
+    """What the machine let through: acknowledged orders/s over the load, the backlog, the others' CPU."""
+    rows = [r for r in record["rows"] if r["orders"] is not None]
+    if not rows:
+        return "- Achieved: no row during the load."
+    last, after = rows[-1], record["after"]
+    rate = last["orders"]["acknowledged"] / max(1e-9, last["elapsed_s"])
+    others = [r["cpu"]["other_cpu_pct"] for r in rows]
+    busy = [r["cpu"]["machine_busy_pct"] for r in rows]
+    in_flight = max(r["orders"]["sent"] - r["orders"]["answered"] for r in rows)
+    return (
+        f"- Achieved: {fmt(rate, 1)} orders/s acknowledged over the load (offered {fmt(record['order_rate'], 1)}/s); "
+        f"at most {fmt(in_flight)} orders in flight (sent or queued in the POS, 16 keep-alive connections per hub); "
+        f"the account was settled {fmt(after['elapsed_s'] - last['elapsed_s'])} s after the last order was due. "
+        f"The machine was {fmt(sum(busy) / len(busy))} % busy of {record['machine']['cores'] * 100} on average, "
+        f"{fmt(sum(others) / len(others))} % of it other processes (not this soak's)."
+    )
+
+
 def _load(load: dict[str, Any]) -> str:
     return ", ".join(f"{x:.2f}" for x in load["loadavg"])
 
@@ -237,8 +257,9 @@ METHOD = f"""
 - Tickets: every order carries a tag (`customer_name` `soak-{{i}}`); it is acknowledged when its 201 carries its
   own ticket. Each tablet (bench/soakload.py) records every `ticket.created`; a ticket acknowledged but not
   received by every tablet of its shift 10 s after the last answer is lost (after the last order, answers are
-  waited for as long as one comes every 30 s, 15 minutes at most: on a busy machine orders queue up); a tablet getting one twice is a
-  duplicate; one of another shift or unknown is a stray. "Overdue": receipts still missing 5 s after the 201.
+  waited for as long as one comes every 30 s, 15 minutes at most: on a busy machine orders queue up); a tablet
+  getting one twice is a duplicate; one of another shift or unknown is a stray. "Overdue": receipts still missing
+  5 s after the 201.
 - Error frames: every frame a driver gets (a `gps` without `id` gets no answer), every `error` frame a tablet
   gets, every non-position frame among the dashboards' decoded ones (1 in 10); and the hubs' `hub_errors_total`,
   which counts every error frame sent to anyone.
