@@ -257,7 +257,7 @@ METHOD = f"""
 - Tickets: every order carries a tag (`customer_name` `soak-{{i}}`); it is acknowledged when its 201 carries its
   own ticket. Each tablet (bench/soakload.py) records every `ticket.created`; a ticket acknowledged but not
   received by every tablet of its shift 10 s after the last answer is lost (after the last order, answers are
-  waited for as long as one comes every 30 s, 15 minutes at most: on a busy machine orders queue up); a tablet
+  waited for as long as one comes every 30 s, 4 minutes at most: on a busy machine orders queue up); a tablet
   getting one twice is a duplicate; one of another shift or unknown is a stray. "Overdue": receipts still missing
   5 s after the 201.
 - Error frames: every frame a driver gets (a `gps` without `id` gets no answer), every `error` frame a tablet
