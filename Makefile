@@ -12,7 +12,7 @@ include .env
 export
 endif
 
-.PHONY: run test lint typecheck migrate seed demo watch clean bench bench-full
+.PHONY: run test lint typecheck migrate seed demo watch clean bench bench-full soak
 
 $(VENV)/.installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -70,6 +70,12 @@ bench: $(VENV)/.installed-bench
 
 bench-full: $(VENV)/.installed-bench
 	$(PY) -m bench --full --generated-by "make bench-full" $(BENCH_ARGS)
+
+# The city at half its capacity for SOAK_MINUTES (30) on PostgreSQL + Redis: RSS every minute, lost tickets, errors,
+# disconnects; rewrites docs/soak.md and fails when RSS grew or anything was lost (SOAK_ARGS: e.g. --minutes 5).
+SOAK_MINUTES ?= 30
+soak: $(VENV)/.installed-bench
+	$(PY) -m bench.soak --minutes $(SOAK_MINUTES) --generated-by "make soak" $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache hub.db

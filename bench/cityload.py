@@ -33,6 +33,8 @@ _SETUP_CONNECTIONS = 8  # per node, for opening shifts
 
 
 class CityLoad:
+    TABLET: type[Tablet] = Tablet  # what a tablet socket is (the soak's also counts error frames)
+
     def __init__(self) -> None:
         self.shared = Shared()
         self.nodes: list[tuple[str, int]] = []
@@ -78,7 +80,7 @@ class CityLoad:
                 try:
                     _, tablet = await asyncio.wait_for(
                         loop.create_connection(
-                            lambda: Tablet(self.shared, [], host=host, port=port, path="/ws", mode="ws",
+                            lambda: self.TABLET(self.shared, [], host=host, port=port, path="/ws", mode="ws",
                                            token=token, topic=topic),
                             host, port,
                         ),

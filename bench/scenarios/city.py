@@ -97,6 +97,9 @@ async def _case(nodes: int, template: CityTemplate, pg: Postgres, services: Serv
     db = await pg.create("bench_city", template=template.database)
     namespace = f"bench-city-{uuid.uuid4().hex[:10]}"
     broker = {"HUB_BROKER_URL": services.redis_url, "HUB_REDIS_NAMESPACE": namespace} if nodes > 1 else {}
+    # Every tablet and dashboard holds the manager's token: far more sockets than the per-user cap lets one account
+    # open (HUB_MAX_SOCKETS_PER_USER, 50 per node), so the city raises it for its own hubs.
+    broker |= {"HUB_MAX_SOCKETS_PER_USER": str(ctx.profile.city_shifts * ctx.profile.city_tablets_per_shift + 1000)}
     cpus, children, root = _all_cpus(ctx), ctx.targets.children, str(ctx.targets.root)
     redis_port = (make_url(services.redis_url).port or 6379) if nodes > 1 else None
     try:
