@@ -30,7 +30,7 @@ from app.models.guest import (
 from app.openapi import KITCHEN, api
 from app.openapi.meta import Content, Param
 from app.responses import json_response
-from app.routes.orders import idempotency_key
+from app.routes.orders import IDEMPOTENCY_KEY, idempotency_key
 from app.services import guest_loyalty, guest_orders, guest_payments, guest_reconcile
 from app.services import guest_menu as guest_menu_service
 
@@ -56,14 +56,7 @@ def _limited(request: Request) -> None:
     tags=["guest"],
     body=GuestOrderCreate,
     responses={201: GuestOrderPlaced},
-    params=[
-        Param(
-            "Idempotency-Key",
-            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9._:~+/=-]+$"},
-            "the same key and body replay the first answer (with `Idempotent-Replayed: true`)",
-            where="header",
-        )
-    ],
+    params=[IDEMPOTENCY_KEY],
     errors=[
         ErrorCode.NOT_FOUND,
         ErrorCode.CONFLICT,

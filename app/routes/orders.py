@@ -26,9 +26,18 @@ from app.services.events import OutEvent
 from app.services.shifts import load_shift
 from hub.broker.base import BrokerUnavailable
 
-__all__ = ["idempotency_key", "routes"]
+__all__ = ["IDEMPOTENCY_KEY", "idempotency_key", "routes"]
 
 _KEY_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.:~+/=")
+
+
+IDEMPOTENCY_KEY = Param(
+    "Idempotency-Key",
+    {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9._:~+/=-]+$"},
+    "the same key and body replay the first answer (with `Idempotent-Replayed: true`)",
+    where="header",
+)
+"""The header :func:`idempotency_key` reads, as every route that takes it documents it."""
 
 
 def idempotency_key(request: Request) -> str | None:
@@ -45,14 +54,7 @@ def idempotency_key(request: Request) -> str | None:
     tags=["orders"],
     body=OrderCreate,
     responses={200: Ticket, 201: Ticket},
-    params=[
-        Param(
-            "Idempotency-Key",
-            {"type": "string", "minLength": 1, "maxLength": 255, "pattern": "^[A-Za-z0-9._:~+/=-]+$"},
-            "the same key replays the first answer (200 or 201, with `Idempotent-Replayed: true`)",
-            where="header",
-        )
-    ],
+    params=[IDEMPOTENCY_KEY],
     errors=[
         ErrorCode.FORBIDDEN,
         ErrorCode.SOLD_OUT,
