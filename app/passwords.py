@@ -6,13 +6,20 @@ at once). So hashing runs in a small thread pool (argon2-cffi releases the GIL w
 hashes), at most ``threads`` at a time, with at most ``queue`` callers waiting; a caller that
 cannot get a thread within ``wait_s`` gets :class:`HashingBusy` (503 with ``Retry-After``),
 never an unbounded queue of logins nobody waits for any more.
+
+The hashing threads also run at the lowest CPU priority (nice 19): when a hashing thread and the
+event loop want the same CPU, the loop wins at once, so a login burst costs the sockets almost
+nothing even on one CPU. Logins are what waits, and they can (a person types a password; a tablet
+must see its ticket now).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import secrets
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,7 +29,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from app.settings import Settings
 
-__all__ = ["Argon2Params", "HashingBusy", "PasswordHashing", "Verified", "password_hashing"]
+__all__ = ["Argon2Params", "HashingBusy", "PasswordHashing", "Turn", "Verified", "password_hashing"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,21 +98,28 @@ class PasswordHashing:
 
     async def hash(self, password: str) -> str:
         """Raises :class:`HashingBusy`."""
-        async with self._thread() as pool:
-            return await asyncio.get_running_loop().run_in_executor(pool, self.hash_sync, password)
+        async with self.turn() as turn:
+            return await turn.hash(password)
 
     async def verify(self, password_hash: str | None, password: str) -> Verified:
         """Raises :class:`HashingBusy`."""
-        async with self._thread() as pool:
-            return await asyncio.get_running_loop().run_in_executor(pool, self.verify_sync, password_hash, password)
+        async with self.turn() as turn:
+            return await turn.verify(password_hash, password)
 
     @contextlib.asynccontextmanager
-    async def _thread(self) -> AsyncIterator[ThreadPoolExecutor]:
-        """Admission: a place among ``threads + queue``, then a free thread within ``wait_s``."""
+    async def turn(self) -> AsyncIterator[Turn]:
+        """A hashing thread of one's own, for the block: admission among ``threads + queue``, then a free
+        thread within ``wait_s``. Raises :class:`HashingBusy`.
+
+        A login takes its turn *before* it reads the user: fifty logins at once then wait here, cheaply,
+        instead of all running their database reads and ORM work on the event loop in the same instant
+        (tens of milliseconds during which no socket is served); each does that work in its turn, beside
+        the previous one's hashing.
+        """
         if self._admitted >= self._threads + self._queue:
             raise HashingBusy(self._retry_after())
         if self._pool is None or self._slots is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="argon2")
+            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="argon2", initializer=_yield_cpu)
             self._slots = asyncio.Semaphore(self._threads)
         slots = self._slots
         self._admitted += 1
@@ -115,7 +129,7 @@ class PasswordHashing:
             except TimeoutError:
                 raise HashingBusy(self._retry_after()) from None
             try:
-                yield self._pool
+                yield Turn(self, self._pool)
             finally:
                 slots.release()
         finally:
@@ -128,6 +142,26 @@ class PasswordHashing:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
+
+
+class Turn:
+    """Hashing on a thread already taken (:meth:`PasswordHashing.turn`): no second wait."""
+
+    def __init__(self, hashing: PasswordHashing, pool: ThreadPoolExecutor) -> None:
+        self._hashing, self._pool = hashing, pool
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, self._hashing.hash_sync, password)
+
+    async def verify(self, password_hash: str | None, password: str) -> Verified:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, self._hashing.verify_sync, password_hash, password)
+
+
+def _yield_cpu() -> None:
+    """Give this (hashing) thread the lowest CPU priority; Linux sets niceness per thread."""
+    with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: run at normal priority
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
 
 
 def password_hashing(settings: Settings) -> PasswordHashing:

@@ -1,8 +1,8 @@
 """Login, refresh-token rotation, logout, and access-token checks against revoked sessions.
 
-A login holds no database connection while the password is hashed: it reads the user, lets
-go of the connection, verifies in the hashing pool, then opens a second short transaction to
-create the session. Sixty slow logins therefore cannot starve the pool that tablets' reads need.
+A login holds no database connection while the password is hashed: it takes its turn in the
+hashing pool, reads the user, lets go of the connection, verifies, then opens a second short
+transaction to create the session. Sixty slow logins therefore cannot starve the pool that tablets' reads need.
 """
 
 from __future__ import annotations
@@ -93,9 +93,10 @@ class AuthService:
                 headers=retry_after(exc.retry_after_s),
             ) from None
         try:
-            async with db.session() as session:
-                user = (await session.exec(select(User).where(User.username == username))).first()
-            verified = await self.passwords.verify(user.password_hash if user else None, password)
+            async with self.passwords.turn() as turn:  # first: a burst of logins waits here, not on the loop
+                async with db.session() as session:
+                    user = (await session.exec(select(User).where(User.username == username))).first()
+                verified = await turn.verify(user.password_hash if user else None, password)
         except HashingBusy as exc:
             await self.throttle.cancel(attempt)
             raise _busy(exc.retry_after_s) from None

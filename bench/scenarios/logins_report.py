@@ -13,23 +13,23 @@ TARGET_P99_MS = 5.0  # the tablet's ping p99 during a burst of logins must stay 
 STATUSES = ("200", "401", "429", "503")
 
 METHOD = """
-- Logins (hub only): the hub's database copy gets 200 `staff` users (`bench-login-1`…) sharing one hash made with
-  the hub's default argon2id parameters (`Settings.from_env({})`: m=19456 KiB, t=2, p=1, as production), and the hub
-  runs with its default hashing pool (`HUB_HASH_WORKERS` = half of `os.cpu_count()`, queue 64, 5 s wait → 503) and
-  throttle limits; `HUB_TRUSTED_PROXIES` keeps its default (127.0.0.1), so the bench's `X-Forwarded-For` is
-  believed. One client process holds a tablet socket (the chef's token) that sends `{"type":"ping"}` every 10 ms
-  open-loop and times each pong from the ping's actual send time; the pong's `server_time` (the hub's clock when it
-  handled the ping; same machine, same clock) gives the hub's part. Another client process sends the bursts: N
-  logins at once, each on its own keep-alive connection opened beforehand, 60 % with the right password (200
-  expected; 503 allowed: the hashing queue was full) and 40 % with a wrong one (401 expected); every login of the run
-  has the next user (rotating over the 200) and its own `X-Forwarded-For` address (10.0.0.1, 10.0.0.2, …), so no
-  throttle counter fills (a 429 would be a finding). A burst's pings are those sent between its first request and
-  its last answer; login latency is from the burst's start to each answer. At rest: the pings of a few seconds
-  before the first burst. Before each burst the hub's CPU drops below 10 % over 200 ms, then 0.5 s of rest; a burst
-  (and the rest window) during which other processes took ≥ 10 % of a core is run again (twice at most; the table
-  says how often) and the attempt with the least other load counts; the table's other load % is of those. Two
-  placements, each a fresh hub: pinned to the server CPU like every other scenario, then allowed on every CPU of the
-  bench (the client processes' CPU too). Hub CPU % is of one core (up to 200 % with two CPUs).
+- Logins (hub only): the hub's database copy gets 200 `staff` users (`bench-login-1`…) sharing one hash made with the
+  hub's default argon2id parameters (`Settings.from_env({})`: m=19456 KiB, t=2, p=1, as production), and the hub runs
+  with its default hashing pool (`HUB_HASH_WORKERS` = half the CPUs the process may use, at nice 19, queue 64, 5 s
+  wait → 503) and throttle limits; `HUB_TRUSTED_PROXIES` keeps its default (127.0.0.1), so the bench's
+  `X-Forwarded-For` is believed. One client process holds a tablet socket (the chef's token) that sends
+  `{"type":"ping"}` every 10 ms open-loop and times each pong from the ping's actual send time; the pong's
+  `server_time` (the hub's clock when it handled the ping; same machine, same clock) gives the hub's part. Another
+  client process sends the bursts: N logins at once, each on its own keep-alive connection opened beforehand, 60 %
+  with the right password (200 expected; 503 allowed: the hashing queue was full) and 40 % with a wrong one (401
+  expected); every login of the run has the next user (rotating over the 200) and its own `X-Forwarded-For` address
+  (10.0.0.1, 10.0.0.2, …), so no throttle counter fills (a 429 would be a finding). A burst's pings are those sent
+  between its first request and its last answer; login latency is from the burst's start to each answer. At rest: the
+  pings of a few seconds before the first burst. Before each burst the hub's CPU drops below 10 % over 200 ms, then
+  0.5 s of rest; a burst (and the rest window) during which other processes took ≥ 10 % of a core is run again (twice
+  at most; the table says how often) and the attempt with the least other load counts; the table's other load % is of
+  those. Two placements, each a fresh hub: pinned to the server CPU like every other scenario, then allowed on every
+  CPU of the bench (the client processes' CPU too). Hub CPU % is of one core (up to 200 % with two CPUs).
 """  # its bullet in docs/benchmarks.md's Method section
 
 
@@ -87,8 +87,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     ]  # fmt: skip
     note = (
         f"argon2id {res['argon2']} (the hub's defaults), one verification {fmt(res['verify_cpu_ms'], None)} ms of CPU "
-        f"on this machine; hashing threads {res['hash_threads']} (half of `os.cpu_count()`, which counts the machine's "
-        "CPUs, not the ones the process may use: the same pool in both placements), queue "
+        f"on this machine; hashing threads {res['hash_threads']} in the bench process (half the CPUs a process may "
+        "use, at least one: one in both placements on a 2-CPU machine), at the lowest CPU priority (nice 19), queue "
         f"{res['hash_queue']}, {fmt(res['hash_wait_s'], None)} s wait before a 503. A ping every "
         f"{fmt(res['ping_interval_ms'], None)} ms; the hub part is the pong's `server_time` minus the ping's send "
         "time; with fewer than 100 pings the p99 is the slowest. The loop's wait is the time the hub's event-loop "
