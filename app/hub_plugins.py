@@ -7,29 +7,24 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import func, tuple_
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select, update
-from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.db import Database
 from app.guest_access import GUEST_CREDENTIAL, GuestAccess
-from app.models import Device, Shift, Truck, utcnow
+from app.models import Shift, Truck
 from app.models.common import MAX_ID
 from app.security import TokenError
 from app.services import audit
 from app.services.auth import AuthService
 from app.sessions import SessionCache
-from hub.auth import Authenticator, Authorizer, DeviceTracker, Principal, PublishRecorder
+from hub.auth import Authenticator, Authorizer, Principal, PublishRecorder
 from hub.codes import CloseCode, ErrorCode
 from hub.errors import CloseConnection, HubError
-from hub.protocol.commands import Device as HelloDevice
 from hub.topics import Topic, TopicFamily
 
 __all__ = [
     "TOPIC_FAMILIES",
     "AuditedNotices",
-    "DbDevices",
     "TokenAuthenticator",
     "TopicPermissions",
     "is_driver",
@@ -46,7 +41,6 @@ TOPIC_FAMILIES = [
 _SHIFT_FAMILIES = frozenset({"shift", "kds", "stock"})
 _EVERYTHING = frozenset({"admin", "manager"})
 _TRUCK_CACHE_S = 60.0
-_OFFLINE_CHUNK = 1000  # device pairs per UPDATE: 2000 bound values, far below SQLite's and asyncpg's limits
 
 log = logging.getLogger("app.hub")
 
@@ -173,73 +167,6 @@ def _exists(topic: Topic) -> None:
         raise HubError(ErrorCode.NOT_FOUND, f"no such topic {topic.name[:64]!r}")
 
 
-class DbDevices:
-    """Keeps the ``devices`` table current: registered on hello, ``last_seen`` touched while connected."""
-
-    def __init__(self, db: Database, *, max_per_user: int = 50) -> None:
-        self._db = db
-        self._max_per_user = max_per_user
-
-    async def connected(self, principal: Principal, device: HelloDevice) -> None:
-        if principal.public is None:  # a guest's phone is not a registered device
-            return
-        async with self._db.session() as session:
-            row = (
-                await session.exec(
-                    select(Device).where(Device.user_id == principal.user_id, Device.device_id == device.id)
-                )
-            ).first()
-            if row is None:
-                await self._check_room(session, principal.user_id)
-                row = Device(user_id=principal.user_id, device_id=device.id)
-            row.kind, row.app, row.online, row.last_seen, row.seen_via = (
-                device.kind,
-                device.app,
-                True,
-                utcnow(),
-                "socket",
-            )
-            session.add(row)
-            await session.commit()
-
-    async def _check_room(self, session: AsyncSession, user_id: int) -> None:
-        """A new device id beyond the cap is refused: a buggy app minting ids must not grow the table forever."""
-        count = (await session.exec(select(func.count()).select_from(Device).where(Device.user_id == user_id))).one()
-        if count >= self._max_per_user:
-            raise HubError(
-                ErrorCode.RATE_LIMITED,
-                f"at most {self._max_per_user} devices per user: remove one (DELETE /api/devices/{{id}})",
-            )
-
-    async def seen(self, devices: list[tuple[int, str]]) -> None:
-        now = utcnow()
-        async with self._db.session() as session:
-            for user_id, device_id in devices:
-                await session.exec(
-                    update(Device)
-                    .where(col(Device.user_id) == user_id, col(Device.device_id) == device_id)
-                    .values(last_seen=now, online=True, seen_via="socket")
-                )
-            await session.commit()
-
-    async def disconnected(self, devices: list[tuple[int, str]]) -> None:
-        """One session and one UPDATE per chunk for a whole batch (a drain closes thousands of sockets at once).
-
-        Guests are not in the batch: the hub hands over only devices of principals that are users
-        (``Connection.tracked_device``), and ``connected`` never writes a row for one.
-        """
-        now = utcnow()
-        async with self._db.session() as session:
-            for start in range(0, len(devices), _OFFLINE_CHUNK):
-                chunk = devices[start : start + _OFFLINE_CHUNK]
-                await session.exec(
-                    update(Device)
-                    .where(tuple_(col(Device.user_id), col(Device.device_id)).in_(chunk))
-                    .values(last_seen=now, online=False)
-                )
-            await session.commit()
-
-
 class AuditedNotices:
     """A manager's notice to a truck's devices is a privileged action: it goes into the audit log."""
 
@@ -259,9 +186,8 @@ class AuditedNotices:
             await session.commit()
 
 
-_checks: tuple[type[Authenticator], type[Authorizer], type[DeviceTracker], type[PublishRecorder]] = (
+_checks: tuple[type[Authenticator], type[Authorizer], type[PublishRecorder]] = (
     TokenAuthenticator,
     TopicPermissions,
-    DbDevices,
     AuditedNotices,
 )

@@ -19,12 +19,13 @@ from starlette.middleware.cors import CORSMiddleware
 from app.admission import AdmissionMiddleware
 from app.backends import backends, shift_locks
 from app.db import Database
+from app.devices import DbDevices
 from app.errors import exception_handlers
 from app.gps.command import GPS_SPEC
 from app.gps.ingest import GpsIngest, GpsMetrics
 from app.gps.topics import gps_families
 from app.guest_limit import GuestRateLimit
-from app.hub_plugins import TOPIC_FAMILIES, AuditedNotices, DbDevices, TokenAuthenticator, TopicPermissions, is_driver
+from app.hub_plugins import TOPIC_FAMILIES, AuditedNotices, TokenAuthenticator, TopicPermissions, is_driver
 from app.metrics import HttpMetrics, MetricsExporter, OutboxMetrics, multiprocess_enabled
 from app.middleware import RefuseNul, RequestMiddleware
 from app.models import User

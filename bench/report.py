@@ -214,20 +214,23 @@ def _profile(profile: dict[str, Any], scenarios: dict[str, Any]) -> str:
     if "logins" in scenarios:
         bursts = ", ".join(f"{fmt(n)} × {k}" for n, k in profile["login_bursts"])
         parts.append(f"logins bursts of {bursts} while a tablet pings every 10 ms")
+    if "storm" in scenarios:
+        parts.append(f"storm of {'/'.join(fmt(n) for n in profile['storm_tablets'])} tablets after a restart")
     return f"{profile['name']} ({', '.join(parts)})"
+
+
+_CLIENTS = {
+    "orders": "orders: 1 POS + KDS tablets process (bench/orderload.py)",
+    "ingest": "ingest: 1 driver process (bench/drivers.py), dashboards on the receiver(s)",
+    "city": "city: POS + tablets (bench/cityload.py), drivers, dashboards: 3 unpinned processes",
+    "logins": "logins: a tablet process and a logins process (bench/loginload.py)",
+    "storm": "storm: one tablets process (bench/stormload.py)",
+}
 
 
 def _clients(run: dict[str, Any]) -> str:
     text = f"{run['receivers']} receiver(s) + 1 publisher, lean uvloop receiver (bench/wsclient.py)"
-    if "orders" in run["scenarios"]:
-        text += "; orders: 1 POS + KDS tablets process (bench/orderload.py)"
-    if "ingest" in run["scenarios"]:
-        text += "; ingest: 1 driver process (bench/drivers.py), dashboards on the receiver(s)"
-    if "city" in run["scenarios"]:
-        text += "; city: POS + tablets (bench/cityload.py), drivers, dashboards: 3 unpinned processes"
-    if "logins" in run["scenarios"]:
-        text += "; logins: a tablet process and a logins process (bench/loginload.py)"
-    return text
+    return "; ".join([text, *(what for name, what in _CLIENTS.items() if name in run["scenarios"])])
 
 
 def _solo(run: dict[str, Any], prev: docs_merge.Previous | None, kept: list[str]) -> list[str]:

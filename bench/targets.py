@@ -33,6 +33,7 @@ HUB_ENV = {
     "HUB_COMMANDS_PER_S": "1000000",  # the publisher sends thousands of commands per second
     "HUB_ACCESS_TTL_S": "7200",  # a full run outlives the default 15-minute token
     "HUB_HELLO_TIMEOUT_S": "60",  # 10k sockets opening at once
+    "HUB_MAX_SOCKETS_PER_USER": "100000",  # every subscriber of fan-out and idle is the chef
     "HUB_NODE_ID": "bench",
     "WORKERS": "1",
 }
@@ -51,6 +52,11 @@ class Setup:
     own_servers: bool = False
     """The scenario starts its servers itself (city: hub nodes on PostgreSQL and Redis, :mod:`bench.cluster`);
     the runner starts none and gives its ``run`` ``None`` for the target."""
+    hub_db: Path | None = None
+    """The hub's database file: made (a copy of the seeded template, then ``prepare_hub_db``) when it does not exist
+    yet, used as it is when it does (storm: the same node restarted on its own data)."""
+    port: int | None = None
+    """The port to listen on (``None``: a free one); storm restarts a node where its tablets expect it."""
     server_cpus: Literal["server", "all"] = "server"
     """``server``: pinned to the server CPU (every scenario's default); ``all``: the server may run on every CPU the
     bench was given, the client processes' too (logins: the hub sizes its hashing pool from the CPU count)."""
@@ -120,16 +126,17 @@ class Targets:
         """Start ``name`` pinned to the server CPU, wait until it answers, yield it, stop it."""
         setup = setup or Setup()
         self._starts += 1
-        port = free_port()
+        port = setup.port or free_port()
         log = str(self.workdir / f"{name}-{self._starts}.log")
         cpus = self.pinning.server
         if setup.server_cpus == "all" and cpus is not None and self.pinning.clients is not None:
             cpus = cpus | self.pinning.clients
         if name == "hub":
-            db = self.workdir / f"hub-{self._starts}.db"
-            shutil.copy(await self._hub_template(), db)
-            if setup.prepare_hub_db is not None:
-                setup.prepare_hub_db(db)
+            db = setup.hub_db or self.workdir / f"hub-{self._starts}.db"
+            if not db.exists():
+                shutil.copy(await self._hub_template(), db)
+                if setup.prepare_hub_db is not None:
+                    setup.prepare_hub_db(db)
             env = self.env(PORT=str(port), HOST="127.0.0.1", DATABASE_URL=f"sqlite+aiosqlite:///{db}", **HUB_ENV)
             env.update(setup.hub_env)
             argv = [sys.executable, "-m", "app", "serve"]

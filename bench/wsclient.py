@@ -228,8 +228,11 @@ class WsClient(asyncio.Protocol):
         if self.mode == "raw":
             self._go_live()
         elif self.mode == "ws":
-            self._send(orjson.dumps({"type": "hello", "token": self.token}))
+            self._send(self._hello())
         return rest
+
+    def _hello(self) -> bytes:
+        return orjson.dumps({"type": "hello", "token": self.token})
 
     def _setup_frame(self, payload: bytes) -> None:
         if self.mode == "eio":

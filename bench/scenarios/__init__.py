@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.scenarios import city, fanout, idle, ingest, logins, orders
+from bench.scenarios import city, fanout, idle, ingest, logins, orders, storm
 from bench.scenarios.base import Scenario
 
 __all__ = ["SCENARIOS"]
@@ -14,4 +14,5 @@ SCENARIOS: dict[str, Scenario] = {
     "ingest": ingest,
     "city": city,
     "logins": logins,
+    "storm": storm,
 }

@@ -64,6 +64,8 @@ class Profile:
     # logins: a tablet pinging every 10 ms while bursts of concurrent logins hash passwords
     login_bursts: tuple[tuple[int, int], ...] = ((10, 3), (20, 3), (50, 3))  # (concurrent logins, bursts of that size)
     login_rest_s: float = 3.0  # the tablet's pings at rest, before the first burst
+    # storm: a node restarted under N tablets, every one back at once
+    storm_tablets: tuple[int, ...] = (5000,)
 
 
 # fmt: off
@@ -80,7 +82,7 @@ PROFILES = {
         ingest_drivers=(20,), ingest_dashboards=2, ingest_start_rate=200, ingest_common_rate=200, ingest_step_s=0.5,
         city_shifts=4, city_tablets_per_shift=2, city_drivers=10, city_ping_interval_s=0.5, city_dashboards=2,
         city_order_rate=20, city_steady_s=1.0, city_burst_rates=(40,), city_burst_step_s=0.5,
-        login_bursts=((5, 1),), login_rest_s=0.5,
+        login_bursts=((5, 1),), login_rest_s=0.5, storm_tablets=(20,),
     ),
 }
 # fmt: on

@@ -146,6 +146,21 @@ def test_logins_on_tiny_sizes(tmp_path: Path) -> None:
         assert size["cpu"]["server_cpu_pct"] > 0
 
 
+def test_storm_on_tiny_sizes(tmp_path: Path) -> None:
+    """20 tablets through a restart: every one back, resubscribed on the new epoch with its snapshot refetched.
+    No timing asserted: the storm's pace is the benchmark's to judge."""
+    record = _bench(tmp_path, "hub", "--scenarios", "storm", "--no-ceiling")
+    (size,) = record["scenarios"]["storm"]["hub"]["sizes"]
+    storm = size["storm"]
+    assert size["tablets"] == size["sessions"] == 20 and size["users"] == 5  # four tablets per staff account
+    assert sum(size["closes_at_stop"].values()) == 20  # the restart closed every tablet
+    assert storm["back"] == storm["tablets"] == 20 and storm["failed"] == 0, storm["failures"]
+    assert storm["recovered"] == 0 and storm["snapshots"] == 20  # a new epoch: every tablet refetched
+    assert storm["all_back_s"] is not None and storm["all_back_s"] > 0
+    assert 0 < storm["hello_to_welcome_ms"]["p50"] <= storm["hello_to_welcome_ms"]["p99"]
+    assert storm["welcomed_per_s"] is not None and storm["welcomed_per_s"] > 0
+
+
 def _service(name: str) -> str:
     """A real service's URL; in CI a missing one is an error, locally a skip (as tests/conftest.py does)."""
     url = os.environ.get(name)

@@ -86,6 +86,11 @@ async def test_devices_registered_with_last_seen_and_online(server: RunningServe
     token = await server.token("chef")
     ws = await server.connect(token, device={"id": "tablet-7", "kind": "kds", "app": "truckkds/2.3"})
     async with server.client(token) as http:
+
+        async def registered() -> bool:  # written behind the hello, in the next batch
+            return bool((await http.get("/api/devices")).json()["items"])
+
+        await wait_until(registered)
         items = (await http.get("/api/devices")).json()["items"]
         assert items == [
             {
@@ -105,6 +110,11 @@ async def test_devices_registered_with_last_seen_and_online(server: RunningServe
 
         await wait_until(offline)
         ws = await server.connect(token, device={"id": "tablet-7", "kind": "kds"})
+
+        async def online() -> bool:
+            return bool((await http.get("/api/devices")).json()["items"][0]["online"])
+
+        await wait_until(online)
         assert (await http.delete("/api/devices/tablet-7")).status_code == 204
         assert (await http.get("/api/devices")).json()["items"] == []
         assert (await http.delete("/api/devices/tablet-7")).status_code == 404
