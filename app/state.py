@@ -12,6 +12,7 @@ from app.guest_limit import GuestRateLimit
 from app.metrics import MetricsExporter
 from app.services.auth import AuthService
 from app.services.guest_menu import MenuCache
+from app.services.kds_cache import KdsSnapshots
 from app.services.relay import Relay
 from app.services.serial import ShiftLocks
 from app.sessions import SessionCache
@@ -34,6 +35,8 @@ class AppState:
     sessions: SessionCache
     guest_menus: MenuCache = field(default_factory=MenuCache)
     """Rendered guest menus, for about a second (protocol.md §4.3: cheap under a rush)."""
+    kds_snapshots: KdsSnapshots = field(default_factory=KdsSnapshots)
+    """Encoded KDS snapshots per shift, served again while the topic's position has not moved."""
     guest_limit: GuestRateLimit = field(default_factory=lambda: GuestRateLimit(60))
     """Guest requests per client address (HUB_GUEST_REQUESTS_PER_MIN)."""
 

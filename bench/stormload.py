@@ -1,7 +1,8 @@
 """The storm scenario's tablets: ``python -m bench.stormload`` (JSON-line commands, :mod:`bench.lines`).
 
-- ``open``: ``n`` KDS tablets, ``concurrency`` at a time, each with its own session's token and device, through
-  hello and its subscription; each keeps its stream position (``seq``, ``epoch`` of ``subscribed``).
+- ``open``: KDS tablets (one per token), ``concurrency`` at a time, each with its own session's token and device,
+  through hello and its subscription to its shift's ``kds:`` topic; each keeps its stream position (``seq``,
+  ``epoch`` of ``subscribed``).
 - ``wait_closed``: until every tablet's socket is closed (the scenario stopped the node).
 - ``storm``: every tablet comes back at the same instant, as tablets do when their node returns: connect, hello,
   subscribe with ``since`` its position and, when the hub answers ``recovered: false``, refetch the KDS snapshot
@@ -94,6 +95,7 @@ class Storm:
         self.shared = Shared()
         self.tablets: list[StormTablet] = []
         self.tokens: list[str] = []
+        self.shifts: list[int] = []  # per tablet: the shift whose kds: topic it shows
         self.positions: list[dict[str, Any] | None] = []
 
     async def _connect(self, cmd: dict[str, Any], i: int, timeout: float) -> StormTablet:
@@ -102,7 +104,7 @@ class Storm:
         def make() -> StormTablet:
             return StormTablet(
                 self.shared, device=f"storm-{i}", since=self.positions[i], host=cmd["host"], port=cmd["port"],
-                path="/ws", mode="ws", token=self.tokens[i], topic=cmd["topic"],
+                path="/ws", mode="ws", token=self.tokens[i], topic=f"kds:{self.shifts[i]}",
             )  # fmt: skip
 
         _, tablet = await asyncio.wait_for(loop.create_connection(make, cmd["host"], cmd["port"]), timeout)
@@ -111,7 +113,7 @@ class Storm:
     async def open(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """The tablets of a running node, ``concurrency`` at a time; each one's position kept for the storm."""
         await self.close_all()
-        self.tokens = list(cmd["tokens"])
+        self.tokens, self.shifts = list(cmd["tokens"]), [int(s) for s in cmd["shifts"]]
         self.positions = [None] * len(self.tokens)
         self.tablets = []
         gate, timeout = asyncio.Semaphore(int(cmd["concurrency"])), float(cmd["timeout"])
@@ -144,7 +146,7 @@ class Storm:
 
     async def storm(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Every tablet back at once; returns when all are back or ``budget_s`` ran out."""
-        budget, timeout, shift = float(cmd["budget_s"]), float(cmd["timeout"]), int(cmd["shift_id"])
+        budget, timeout = float(cmd["budget_s"]), float(cmd["timeout"])
         pool = await HttpPool.open(cmd["host"], cmd["port"], _SNAPSHOT_CONNECTIONS)
         backoff, rng = Backoff(), random.Random(int(cmd.get("seed", 1)))
         self.tablets = []
@@ -190,7 +192,7 @@ class Storm:
             if not rec.recovered:  # the hub lost this topic's history (a new epoch): the snapshot, over REST
                 asked = time.monotonic()
                 try:
-                    status, _ = await pool.request("GET", f"/api/shifts/{shift}/kds", token=self.tokens[i])
+                    status, _ = await pool.request("GET", f"/api/shifts/{self.shifts[i]}/kds", token=self.tokens[i])
                 except HttpError as exc:
                     rec.failed = f"snapshot: {exc}"
                     return rec

@@ -7,6 +7,7 @@ the outbox) until they are published, and the KDS snapshot reads under the same 
 
 from __future__ import annotations
 
+import orjson
 from pydantic import BaseModel
 from starlette.requests import Request
 from starlette.responses import Response
@@ -23,6 +24,7 @@ from app.openapi.meta import Param
 from app.responses import json_response
 from app.services import orders, summary, tickets
 from app.services.events import OutEvent
+from app.services.permissions import require_truck_access
 from app.services.shifts import load_shift
 from hub.broker.base import BrokerUnavailable
 
@@ -91,15 +93,28 @@ async def kds_snapshot(request: Request) -> Response:
     who = await actor(request)
     shift_id = path_id(request)
     st = state(request)
+    topic = f"kds:{shift_id}"
+    cached = st.kds_snapshots.get(shift_id)
+    if cached is not None:  # taken at the topic's current position: still exact (app.services.kds_cache)
+        require_truck_access(who, cached.truck_id)
+        if st.kds_snapshots.current(cached, await st.hub.position(topic)):
+            return Response(cached.body, media_type="application/json")
     async with st.locks.hold(shift_id):
+        cached = st.kds_snapshots.get(shift_id)
+        if cached is not None:  # another tablet of the kitchen took it while this one waited for the lock
+            require_truck_access(who, cached.truck_id)
+            if st.kds_snapshots.current(cached, await st.hub.position(topic)):
+                return Response(cached.body, media_type="application/json")
         # Events still in the outbox go out first: the snapshot's seq must cover every ticket it shows.
         if not await st.relay.flush(shift_id):
             raise BrokerUnavailable("committed events are waiting for the broker")
         async with st.db.session() as session:
-            await load_shift(session, shift_id, who)
+            shift = await load_shift(session, shift_id, who)
             open_tickets = await tickets.open_tickets(session, shift_id)
-        top = await st.hub.position(f"kds:{shift_id}")
-    return json_response({"shift_id": shift_id, "tickets": open_tickets, "seq": top.seq, "epoch": top.epoch})
+        top = await st.hub.position(topic)
+    body = orjson.dumps({"shift_id": shift_id, "tickets": open_tickets, "seq": top.seq, "epoch": top.epoch})
+    st.kds_snapshots.put(shift_id, truck_id=shift.truck_id, top=top, body=body)
+    return Response(body, media_type="application/json")
 
 
 @api(

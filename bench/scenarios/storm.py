@@ -12,6 +12,7 @@ client's full-jitter backoff, as real ones do.
 
 from __future__ import annotations
 
+import asyncio
 import datetime
 import math
 import secrets
@@ -34,9 +35,10 @@ __all__ = ["METHOD", "NAME", "headline", "run", "setup", "sizes", "table"]
 
 NAME = "storm"
 SECRET = "bench-storm-secret-key-of-at-least-32-chars"
-PER_USER = 4  # tablets per staff account: a truck's kitchen
-TRUCK, LOCATION = 1, 1  # seeded
-TICKETS = 20  # open tickets on the shift: what each snapshot refetch carries
+PER_USER = 4  # tablets per staff account
+PER_SHIFT = 20  # tablets per shift (a food hall's kitchen line); N / PER_SHIFT trucks, each with one open shift
+LOCATIONS = (1, 2)  # seeded; shifts alternate between them
+TICKETS = 5  # open tickets per shift: what each snapshot refetch carries
 ITEMS = [{"item_id": 6, "qty": 2}, {"item_id": 8, "qty": 1}]
 OPEN_CONCURRENCY = 64  # the first time the tablets open: not a storm
 TIMEOUT_S = 30.0  # one connection attempt (connect + hello + subscribe)
@@ -52,23 +54,31 @@ def setup(profile: Profile) -> Setup:
     return Setup(targets=("hub",), own_servers=True)  # it starts the node, stops it, starts it again
 
 
-def _sessions(db: Path, n: int) -> list[tuple[dict[str, Any], str]]:
-    """``ceil(n / PER_USER)`` staff accounts of truck 1 and ``n`` sessions (one per tablet), straight into the
-    database before the node first starts: the user and session each tablet's token names."""
+def _sessions(db: Path, n: int) -> tuple[list[int], list[tuple[dict[str, Any], str]]]:
+    """``ceil(n / PER_SHIFT)`` trucks, ``ceil(n / PER_USER)`` staff accounts (each of one truck) and ``n`` sessions
+    (one per tablet), straight into the database before the node first starts: the trucks whose shifts the run
+    opens, and the user and session each tablet's token names (tablet ``i`` is on truck ``i // PER_SHIFT``)."""
     now = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
-    users = math.ceil(n / PER_USER)
+    users, trucks = math.ceil(n / PER_USER), math.ceil(n / PER_SHIFT)
     with sqlite3.connect(db) as conn:
+        conn.executemany(
+            "INSERT INTO trucks (name, active, created_at) VALUES (?, 1, ?)",
+            [(f"bench-storm-truck-{t}", now) for t in range(trucks)],
+        )
+        truck_ids = [
+            tid for (tid,) in conn.execute("SELECT id FROM trucks WHERE name LIKE 'bench-storm-truck-%' ORDER BY id")
+        ]
         conn.executemany(
             "INSERT INTO users (username, password_hash, role, truck_id, active, created_at) "
             "VALUES (?, 'not-a-login', 'staff', ?, 1, ?)",
-            [(f"bench-storm-{u}", TRUCK, now) for u in range(users)],
+            [(f"bench-storm-{u}", truck_ids[u * PER_USER // PER_SHIFT], now) for u in range(users)],
         )
         rows = conn.execute("SELECT id, username FROM users WHERE username LIKE 'bench-storm-%'").fetchall()
         by_name = {name: uid for uid, name in rows}
         out = []
         for i in range(n):
             name = f"bench-storm-{i // PER_USER}"
-            user = {"id": by_name[name], "username": name, "role": "staff", "truck_id": TRUCK}
+            user = {"id": by_name[name], "username": name, "role": "staff", "truck_id": truck_ids[i // PER_SHIFT]}
             sid = secrets.token_hex(16)
             out.append((user, sid))
         conn.executemany(
@@ -76,7 +86,7 @@ def _sessions(db: Path, n: int) -> list[tuple[dict[str, Any], str]]:
             [(sid, user["id"], now) for user, sid in out],
         )
     conn.close()
-    return out
+    return truck_ids, out
 
 
 async def run(target: Target | None, sizes: tuple[int, ...], ctx: Context) -> dict[str, Any]:
@@ -87,9 +97,12 @@ async def run(target: Target | None, sizes: tuple[int, ...], ctx: Context) -> di
 async def _one_size(n: int, ctx: Context) -> dict[str, Any]:
     db, port = ctx.targets.workdir / f"storm-{n}.db", free_port()
     sessions: list[tuple[dict[str, Any], str]] = []
+    trucks: list[int] = []
 
     def prepare(path: Path) -> None:
-        sessions.extend(_sessions(path, n))
+        made = _sessions(path, n)
+        trucks.extend(made[0])
+        sessions.extend(made[1])
 
     first = Setup(targets=("hub",), hub_db=db, port=port, prepare_hub_db=prepare, hub_env=HUB_SETTINGS)
     again = Setup(targets=("hub",), hub_db=db, port=port, hub_env=HUB_SETTINGS)
@@ -100,13 +113,16 @@ async def _one_size(n: int, ctx: Context) -> dict[str, Any]:
         async with ctx.targets.running("hub", first) as node:
             signer = TokenSigner(SECRET, access_ttl_s=int(HUB_ENV["HUB_ACCESS_TTL_S"]))
             tokens = [signer.issue(user=user, session_id=sid)[0] for user, sid in sessions]
-            shift_id = await _shift_with_tickets(node)
-            topic, host = f"kds:{shift_id}", {"host": "127.0.0.1", "port": port}
-            opened = await client.call("open", **host, tokens=tokens, topic=topic, concurrency=OPEN_CONCURRENCY,
+            setup_started = time.monotonic()
+            shift_ids = await _shifts_with_tickets(node, trucks)
+            setup_s = time.monotonic() - setup_started
+            shifts, host = [shift_ids[i // PER_SHIFT] for i in range(n)], {"host": "127.0.0.1", "port": port}
+            opened = await client.call("open", **host, tokens=tokens, shifts=shifts, concurrency=OPEN_CONCURRENCY,
                                        timeout=TIMEOUT_S)  # fmt: skip
             if opened["failed"]:
                 raise RuntimeError(f"storm N={n}: {opened['failed']} tablets did not open: {opened['errors']}")
-            ctx.say(f"  storm N={n}: {opened['opened']} tablets on kds:{shift_id} in {opened['seconds']} s")
+            ctx.say(f"  storm N={n}: {len(shift_ids)} shifts with {TICKETS} tickets each in {setup_s:.1f} s, "
+                    f"{opened['opened']} tablets subscribed in {opened['seconds']} s")  # fmt: skip
             stopping = time.monotonic()
             await ctx.targets.children.stop(node.proc, timeout=30.0)
             stop_s = time.monotonic() - stopping
@@ -115,13 +131,13 @@ async def _one_size(n: int, ctx: Context) -> dict[str, Any]:
         async with ctx.targets.running("hub", again) as node:
             ready_s = time.monotonic() - starting
             meter = ctx.meter(node, client.pid)
-            storm = await client.call("storm", **host, topic=topic, shift_id=shift_id, budget_s=BUDGET_S,
-                                      timeout=TIMEOUT_S)  # fmt: skip
+            storm = await client.call("storm", **host, budget_s=BUDGET_S, timeout=TIMEOUT_S)
             cpu = meter.stop()
         await client.call("close_all")
     finally:
         await ctx.targets.children.stop(proc)
-    result = {"tablets": n, "sessions": len(sessions), "users": math.ceil(n / PER_USER), "shift_id": shift_id,
+    result = {"tablets": n, "sessions": len(sessions), "users": math.ceil(n / PER_USER), "shifts": len(trucks),
+              "tickets_per_shift": TICKETS,
               "open_s": opened["seconds"], "stop_s": round(stop_s, 2), "closes_at_stop": closed["closes"],
               "ready_s": round(ready_s, 2), "storm": storm, "cpu": cpu}  # fmt: skip
     result["verdict"] = _verdict(result)
@@ -129,22 +145,22 @@ async def _one_size(n: int, ctx: Context) -> dict[str, Any]:
     return result
 
 
-async def _shift_with_tickets(node: Target) -> int:
-    """A fresh open shift on truck 1 (the seeded one checked out first) with :data:`TICKETS` open tickets."""
-    pool = await HttpPool.open("127.0.0.1", node.port, 4)
-    token = node.sub_token  # the chef: staff of truck 1
-    try:
-        status, raw = await pool.request("GET", f"/api/shifts/active?truck_id={TRUCK}", token=token)
-        if status == 200:
-            old = orjson.loads(raw)["id"]
-            await _expect(pool.request("POST", f"/api/shifts/{old}/checkout", token=token), 200, "checkout")
-        body = orjson.dumps({"truck_id": TRUCK, "location_id": LOCATION})
-        raw = await _expect(pool.request("POST", "/api/shifts", body, token=token), 201, "check-in")
+async def _shifts_with_tickets(node: Target, trucks: list[int]) -> list[int]:
+    """One open shift per truck with :data:`TICKETS` open tickets each, opened by the manager."""
+    pool = await HttpPool.open("127.0.0.1", node.port, 8)
+    token = node.pub_token  # the manager: every truck
+
+    async def one(k: int, truck: int) -> int:
+        body = orjson.dumps({"truck_id": truck, "location_id": LOCATIONS[k % len(LOCATIONS)]})
+        raw = await _expect(pool.request("POST", "/api/shifts", body, token=token), 201, f"check-in of truck {truck}")
         shift_id = int(orjson.loads(raw)["id"])
         order = orjson.dumps({"customer_name": "storm", "items": ITEMS})
         for _ in range(TICKETS):
             await _expect(pool.request("POST", f"/api/shifts/{shift_id}/orders", order, token=token), 201, "order")
         return shift_id
+
+    try:
+        return list(await asyncio.gather(*(one(k, t) for k, t in enumerate(trucks))))
     finally:
         pool.close()
 

@@ -153,6 +153,7 @@ def test_storm_on_tiny_sizes(tmp_path: Path) -> None:
     (size,) = record["scenarios"]["storm"]["hub"]["sizes"]
     storm = size["storm"]
     assert size["tablets"] == size["sessions"] == 20 and size["users"] == 5  # four tablets per staff account
+    assert size["shifts"] == 1 and size["tickets_per_shift"] == 5
     assert sum(size["closes_at_stop"].values()) == 20  # the restart closed every tablet
     assert storm["back"] == storm["tablets"] == 20 and storm["failed"] == 0, storm["failures"]
     assert storm["recovered"] == 0 and storm["snapshots"] == 20  # a new epoch: every tablet refetched
