@@ -20,6 +20,7 @@ from sqlalchemy import tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select, update
 
+from app.batched import BatchedLookup
 from app.db import Database
 from app.models import Device, utcnow
 from hub.auth import DeviceTracker, Principal
@@ -45,6 +46,7 @@ class DbDevices:
         self._online: dict[tuple[int, str], tuple[str, str | None]] = {}  # pending: (user, device) -> (kind, app)
         self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time: online batches and offline batches stay in order
+        self._ids: BatchedLookup[int, set[str]] = BatchedLookup(self._read_ids)
 
     async def connected(self, principal: Principal, device: HelloDevice) -> None:
         """Registers the device (written behind) after checking the user's cap.
@@ -72,9 +74,16 @@ class DbDevices:
             self._writer = asyncio.get_running_loop().create_task(self._write_online(), name="device-online")
 
     async def _device_ids(self, user_id: int) -> set[str]:
-        async with self._db.session() as session:
-            rows = await session.exec(select(Device.device_id).where(Device.user_id == user_id))
-            return set(rows.all())
+        return set(await self._ids.get(user_id) or ())
+
+    async def _read_ids(self, users: list[int]) -> dict[int, set[str]]:
+        """The device ids of these users, in one query (a storm's hellos read them together)."""
+        query = select(Device.user_id, Device.device_id).where(col(Device.user_id).in_(users))
+        found: dict[int, set[str]] = {}
+        async with self._db.engine.connect() as conn:
+            for user_id, device_id in await conn.execute(query):
+                found.setdefault(user_id, set()).add(device_id)
+        return found
 
     async def _write_online(self) -> None:
         try:
