@@ -38,8 +38,7 @@ async def actor(request: Request) -> AccessClaims:
         return cached
     token = bearer_token(request)
     st = app_state(request)
-    async with st.db.session() as session:
-        claims = await st.auth.verify_access(session, token)
+    claims = await st.auth.verify_access(token)
     request.scope["fusionx.actor"] = claims
     return claims
 

@@ -8,12 +8,10 @@ import time
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import col, select
 
-from app.batched import BatchedLookup
 from app.db import Database
 from app.guest_access import GUEST_CREDENTIAL, GuestAccess
-from app.models import AuthSession, Shift, Truck
+from app.models import Shift, Truck
 from app.models.common import MAX_ID
 from app.security import TokenError
 from app.services import audit
@@ -67,15 +65,6 @@ class TokenAuthenticator:
         self._auth = auth
         self._sessions = sessions
         self._wait_s = wait_s
-        self._open_sessions: BatchedLookup[str, bool] = BatchedLookup(self._open)
-
-    async def _open(self, session_ids: list[str]) -> dict[str, bool]:
-        """Which of these login sessions exist and are not revoked: one query for a whole storm's worth."""
-        query = select(AuthSession.id).where(
-            col(AuthSession.id).in_(session_ids), col(AuthSession.revoked_at).is_(None)
-        )
-        async with self._db.engine.connect() as conn:
-            return {row[0]: True for row in await conn.execute(query)}
 
     async def authenticate(self, token: str, credential: str = "token") -> Principal:
         if credential == GUEST_CREDENTIAL:  # protocol.md §2.1: a guest's hello
@@ -87,13 +76,13 @@ class TokenAuthenticator:
         if not self._sessions.fresh(claims.session_id):
             try:
                 async with asyncio.timeout(self._wait_s):
-                    open_ = await self._open_sessions.get(claims.session_id)
+                    open_ = await self._auth.open_sessions.is_open(claims.session_id)
             except (TimeoutError, OSError, SQLAlchemyError) as exc:
                 log.warning("hello refused: database unavailable (%s)", type(exc).__name__)
                 raise CloseConnection(
                     CloseCode.INTERNAL_ERROR, "database unavailable: reconnect shortly", error=ErrorCode.INTERNAL
                 ) from None
-            if open_ is None:
+            if not open_:
                 raise HubError(ErrorCode.UNAUTHORIZED, "session revoked: log in again")
             self._sessions.confirm(claims.session_id, claims.user_id)
         return Principal(

@@ -36,7 +36,7 @@ from app.services import guest_reconcile
 from app.services.auth import AuthService
 from app.services.relay import Relay
 from app.services.revocation import RevocationWatch
-from app.sessions import SessionCache
+from app.sessions import OpenSessions, SessionCache
 from app.settings import Settings
 from app.state import AppState
 from hub.hub import Hub
@@ -71,6 +71,7 @@ def create_app(settings: Settings) -> Starlette:
             passwords=passwords,
             throttle=stores.throttle,
             refresh_ttl_s=settings.refresh_ttl_s,
+            open_sessions=OpenSessions(db),
             wait_s=settings.hash_wait_s,
         )
         presence, positions = stores.presence, stores.positions

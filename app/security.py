@@ -27,6 +27,9 @@ class UserPublic(TypedDict):
     truck_id: int | None
 
 
+_VERIFIED_MAX = 20_000  # tokens remembered as verified: a node's tablets and phones, and then some
+
+
 class TokenError(Exception):
     """The token is malformed, badly signed, expired or of the wrong type."""
 
@@ -49,6 +52,7 @@ class TokenSigner:
     def __init__(self, key: str, *, access_ttl_s: int) -> None:
         self._key = key
         self.access_ttl_s = access_ttl_s
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue(self, *, user: dict[str, Any], session_id: str, now: float | None = None) -> tuple[str, float]:
         """Returns the access token and its expiry (epoch seconds)."""
@@ -68,7 +72,25 @@ class TokenSigner:
         return jwt.encode(claims, self._key, algorithm="HS256"), expires
 
     def verify(self, token: str) -> AccessClaims:
-        """Raises TokenError for anything but a valid, unexpired access token."""
+        """Raises TokenError for anything but a valid, unexpired access token.
+
+        A token that verified once is remembered (bounded) until it expires: a tablet presents the same
+        token on every hello, retry and REST call, and checking the signature again each time was a
+        good part of what a reconnect storm cost. Its session is checked on every use regardless.
+        """
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at <= time.time():
+                del self._verified[token]
+                raise TokenError("access token expired")
+            return known
+        claims = self._decode(token)
+        if len(self._verified) >= _VERIFIED_MAX:
+            self._verified.clear()  # bounded; refilled by the next uses
+        self._verified[token] = claims
+        return claims
+
+    def _decode(self, token: str) -> AccessClaims:
         try:
             raw = jwt.decode(token, self._key, algorithms=["HS256"], options={"require": ["exp", "sub", "sid"]})
         except jwt.ExpiredSignatureError:

@@ -11,9 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from sqlmodel import col, select
+
+from app.batched import BatchedLookup
+from app.db import Database
+from app.models import AuthSession
 from hub.auth import ConnectionMatch
 
-__all__ = ["SessionCache"]
+__all__ = ["OpenSessions", "SessionCache"]
 
 _MAX_ENTRIES = 100_000
 
@@ -48,3 +53,28 @@ class SessionCache:
             self.forget([match.session_id])
         elif match.user_id is not None:
             self.forget([s for s, u in self._user.items() if u == match.user_id])
+
+
+class OpenSessions:
+    """Whether login sessions are open, always read from the database, in batches.
+
+    Every REST request checks its token's session (a revocation must refuse the token at once, on
+    every node), and so does every hello this node has not confirmed recently. A storm's thousands
+    of checks share queries (:class:`app.batched.BatchedLookup`); each check still reads after it
+    was asked, so a revocation committed before a request arrived is always seen.
+    """
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._lookup: BatchedLookup[str, bool] = BatchedLookup(self._read)
+
+    async def is_open(self, session_id: str) -> bool:
+        """Raises the database's errors (``OSError``, ``SQLAlchemyError``)."""
+        return await self._lookup.get(session_id) is not None
+
+    async def _read(self, session_ids: list[str]) -> dict[str, bool]:
+        query = select(AuthSession.id).where(
+            col(AuthSession.id).in_(session_ids), col(AuthSession.revoked_at).is_(None)
+        )
+        async with self._db.engine.connect() as conn:
+            return {row[0]: True for row in await conn.execute(query)}

@@ -21,6 +21,7 @@ from app.errors import ApiError
 from app.models import AuthSession, RefreshToken, User, utcnow
 from app.passwords import HashingBusy, PasswordHashing
 from app.security import AccessClaims, TokenError, TokenSigner, hash_refresh_token, new_refresh_token
+from app.sessions import OpenSessions
 from app.throttle import LoginThrottle, Throttled, reserve
 
 __all__ = ["AuthService", "SessionRevoked", "TokenPair", "retry_after"]
@@ -69,12 +70,15 @@ class AuthService:
         passwords: PasswordHashing,
         throttle: LoginThrottle,
         refresh_ttl_s: int,
+        open_sessions: OpenSessions,
         wait_s: float = 5.0,
     ) -> None:
         self.signer = signer
         self.passwords = passwords
         self.throttle = throttle
         self.refresh_ttl_s = refresh_ttl_s
+        self.open_sessions = open_sessions
+        """Whether a token's login session is still open: a fresh read for every check, batched."""
         self.wait_s = wait_s
         """How long a login may queue behind others (for a throttle place, then a hashing thread)."""
 
@@ -159,20 +163,15 @@ class AuthService:
             auth.revoked_at = utcnow()
             await session.commit()
 
-    async def verify_access(self, session: AsyncSession, token: str) -> AccessClaims:
+    async def verify_access(self, token: str) -> AccessClaims:
         """Raises ApiError 401 for a bad, expired or revoked access token."""
         try:
             claims = self.signer.verify(token)
         except TokenError as exc:
             raise ApiError(ErrorCode.UNAUTHORIZED, str(exc)) from None
-        if not await self.session_open(session, claims.session_id):
+        if not await self.open_sessions.is_open(claims.session_id):
             raise ApiError(ErrorCode.UNAUTHORIZED, "session revoked: log in again")
         return claims
-
-    async def session_open(self, session: AsyncSession, session_id: str) -> bool:
-        """The login session exists and was not revoked."""
-        auth = await session.get(AuthSession, session_id)
-        return auth is not None and auth.revoked_at is None
 
     async def _issue(self, session: AsyncSession, user: User, session_id: str) -> TokenPair:
         access, _ = self.signer.issue(user=user.public(), session_id=session_id)
