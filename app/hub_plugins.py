@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -167,22 +168,44 @@ def _exists(topic: Topic) -> None:
 
 
 class AuditedNotices:
-    """A manager's notice to a truck's devices is a privileged action: it goes into the audit log."""
+    """A manager's notice to a truck's devices is a privileged action: it goes into the audit log.
+
+    Written behind, in batches: the hub handles a socket's commands one after another, so a write
+    per notice before the next one held a manager's burst of notices to one database commit each
+    (about 150 notices/s on SQLite). The notice is out before it is recorded either way.
+    """
 
     def __init__(self, db: Database) -> None:
         self._db = db
+        self._pending: list[tuple[int, Topic, str, Any, int]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     async def published(self, principal: Principal, topic: Topic, event: str, data: Any, seq: int) -> None:
-        async with self._db.session() as session:
-            audit.record(
-                session,
-                principal.user_id,
-                "notice.publish",
-                topic.name,
-                new={"event": event, "data": data, "seq": seq},
-                truck_id=topic.key if topic.family.name == "notice" else None,
-            )
-            await session.commit()
+        self._pending.append((principal.user_id, topic, event, data, seq))
+        if self._writer is None:
+            self._writer = asyncio.get_running_loop().create_task(self._write(), name="notice-audit")
+
+    async def _write(self) -> None:
+        try:
+            while self._pending:
+                batch, self._pending = self._pending, []
+                try:
+                    async with self._db.session() as session:
+                        for user_id, topic, event, data, seq in batch:
+                            truck = topic.key if topic.family.name == "notice" else None
+                            new = {"event": event, "data": data, "seq": seq}
+                            audit.record(session, user_id, "notice.publish", topic.name, new=new, truck_id=truck)
+                        await session.commit()
+                except Exception:
+                    log.exception("recording %d client publishes in the audit log failed", len(batch))
+        finally:
+            self._writer = None
+
+    async def flush(self, timeout: float) -> None:
+        """At shutdown: the notices published so far get their audit rows (bounded wait)."""
+        if self._writer is not None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._writer), timeout)
 
 
 _checks: tuple[type[Authenticator], type[Authorizer], type[PublishRecorder]] = (

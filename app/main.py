@@ -76,6 +76,7 @@ def create_app(settings: Settings) -> Starlette:
         )
         presence, positions = stores.presence, stores.positions
         sessions = SessionCache()
+        notices = AuditedNotices(db)
         gps = GpsIngest(
             positions, per_s=settings.gps_per_s, may_send=is_driver, metrics=gps_metrics, hub_metrics=hub_metrics
         )
@@ -89,7 +90,7 @@ def create_app(settings: Settings) -> Starlette:
             devices=DbDevices(db, max_per_user=settings.max_devices_per_user),
             metrics=hub_metrics,
             commands=[(GPS_SPEC, gps.handle)],
-            publish_recorder=AuditedNotices(db),
+            publish_recorder=notices,
         )
         gps.publish = hub.publish_volatile
         hub.every_second(gps.flush_metrics)
@@ -119,6 +120,7 @@ def create_app(settings: Settings) -> Starlette:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.
             await revocations.stop()
             await hub.drain()
+            await notices.flush(timeout=2.0)
             passwords.close()
             await stores.close()
             await db.close()
