@@ -41,7 +41,7 @@ from app.settings import Settings
 from app.state import AppState
 from hub.hub import Hub
 from hub.metrics import HubMetrics
-from hub.server import HEARTBEAT_STATE_KEY
+from hub.server import CROWDED_STATE_KEY, HEARTBEAT_STATE_KEY
 from hub.topics import TopicRegistry
 
 __all__ = ["create_app"]
@@ -115,7 +115,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             state = AppState(settings, db, hub, auth, MetricsExporter(registry), locks, positions, relay, sessions)
             state.guest_limit = GuestRateLimit(settings.guest_requests_per_min)
-            yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat}
+            yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat, CROWDED_STATE_KEY: hub.crowded}
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database.
             await revocations.stop()

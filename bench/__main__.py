@@ -1,4 +1,4 @@
-"""``python -m bench [--full] [--scenarios fanout,idle,orders,ingest,city,logins,storm] [--targets hub,…]``."""
+"""``python -m bench [--full] [--scenarios fanout,idle,orders,pgorders,ingest,city,logins,storm] [--targets hub,…]``."""
 
 from __future__ import annotations
 

@@ -13,6 +13,7 @@ before it answers, protocol.md §3).
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -79,14 +80,16 @@ class OrderLoad:
         """Closes the previous tablets; ``n`` new ones, each subscribed to ``topic`` before this returns."""
         await self.close_all()
         loop = asyncio.get_running_loop()
-        for _ in range(int(cmd["n"])):
+        nodes = _nodes(cmd)
+        for j in range(int(cmd["n"])):
+            host, port = nodes[j % len(nodes)]  # with several nodes, tablet j is on node j mod nodes
             _, tablet = await asyncio.wait_for(
                 loop.create_connection(
-                    lambda: Tablet(
-                        self.shared, [], host=cmd["host"], port=cmd["port"], path="/ws", mode="ws",
-                        token=cmd["token"], topic=cmd["topic"],
+                    functools.partial(
+                        Tablet, self.shared, [], host=host, port=port, path="/ws", mode="ws", token=cmd["token"],
+                        topic=cmd["topic"],
                     ),
-                    cmd["host"], cmd["port"],
+                    host, port,
                 ),
                 _OPEN_TIMEOUT_S,
             )  # fmt: skip
@@ -100,14 +103,18 @@ class OrderLoad:
         """Orders at ``rate``/s for ``duration`` s on ``shift_id``; answers and tablet receipts, summarised."""
         rate, duration, tag, grace = float(cmd["rate"]), float(cmd["duration"]), str(cmd["tag"]), float(cmd["grace_s"])
         n = max(1, round(rate * duration))
-        pool = await HttpPool.open(cmd["host"], cmd["port"], int(cmd["connections"]))
+        nodes = _nodes(cmd)
+        pools = [await HttpPool.open(h, p, int(cmd["connections"])) for h, p in nodes]
         for tablet in self.tablets:
             tablet.receipts.clear()
         path, token = f"/api/shifts/{int(cmd['shift_id'])}/orders", str(cmd["token"])
-        try:
-            answers, t0 = await place_orders(lambda i: (pool, path), ITEMS, token, tag, n, rate, duration + grace)
+        try:  # with several nodes, order i goes to node i mod nodes
+            answers, t0 = await place_orders(
+                lambda i: (pools[i % len(pools)], path), ITEMS, token, tag, n, rate, duration + grace
+            )
         finally:
-            pool.close()
+            for pool in pools:
+                pool.close()
         expected = len(self.tablets) * sum(1 for a in answers if a is not None and a[0] == 201)
         deadline = time.time() + grace
         while time.time() < deadline and sum(len(t.receipts) for t in self.tablets) < expected:
@@ -126,6 +133,11 @@ class OrderLoad:
 
 
 Answer = tuple[int, float, float, bytes]  # status, sent at, answered at, body
+
+
+def _nodes(cmd: dict[str, Any]) -> list[tuple[str, int]]:
+    """``nodes`` (``[[host, port], …]``) when the command names several hub nodes, else its ``host``/``port``."""
+    return [(str(h), int(p)) for h, p in cmd.get("nodes") or [(cmd["host"], cmd["port"])]]
 
 
 async def place_orders(

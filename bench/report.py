@@ -221,6 +221,7 @@ def _profile(profile: dict[str, Any], scenarios: dict[str, Any]) -> str:
 
 _CLIENTS = {
     "orders": "orders: 1 POS + KDS tablets process (bench/orderload.py)",
+    "pgorders": "pgorders: the same process, every CPU",
     "ingest": "ingest: 1 driver process (bench/drivers.py), dashboards on the receiver(s)",
     "city": "city: POS + tablets (bench/cityload.py), drivers, dashboards: 3 unpinned processes",
     "logins": "logins: a tablet process and a logins process (bench/loginload.py)",

@@ -255,6 +255,10 @@ class Hub:
             return  # nobody anywhere listens
         self.broker.publish_volatile(topic, event, payload, ts=ts, key=key)
 
+    def crowded(self) -> bool:
+        """Whether the server should refuse a new socket's upgrade now (every hello slot taken; counted)."""
+        return self._lobby.crowded()
+
     async def position(self, topic: str) -> Position:
         """The topic's current top (``seq``/``epoch``), for snapshot endpoints (protocol.md §3)."""
         self.topics.parse(topic)

@@ -51,6 +51,19 @@ class Lobby:
         self._metrics = metrics
         self._pending_hellos = 0
 
+    def crowded(self) -> bool:
+        """Every hello slot is taken: a new socket would only be closed 1013 after its handshake and hello.
+
+        The server refuses the upgrade itself then (HTTP 503 with ``Retry-After``, before any WebSocket
+        work), which costs a fraction of accepting the socket, reading its hello and closing it. Counted
+        as ``hub_overload_refusals_total{what="upgrade"}``.
+        """
+        limit = self._config.max_pending_hellos
+        if limit and self._pending_hellos >= limit:
+            self._metrics.overload_refusals.labels("upgrade").inc()
+            return True
+        return False
+
     @contextmanager
     def admitting(self) -> Iterator[None]:
         """One of at most ``max_pending_hellos`` hellos waiting for the application (its database).

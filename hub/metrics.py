@@ -50,7 +50,7 @@ class HubMetrics:
         )
         self.overload_refusals = Counter(
             "hub_overload_refusals",
-            "Work refused at once because the node is overloaded, by what (hello, request)",
+            "Work refused at once because the node is overloaded, by what (upgrade, hello, request)",
             ["what"],
             registry=r,
         )
@@ -79,7 +79,7 @@ class HubMetrics:
         for peer_code in ("1000", "1001", "1005", "1006"):
             self.disconnects.labels(peer_code, "client")
         self.refused_handshakes.labels("origin")
-        for what in ("hello", "request"):
+        for what in ("upgrade", "hello", "request"):
             self.overload_refusals.labels(what)
         for outcome in ("filled", "lost", "duplicate"):
             self.stream_gaps.labels(outcome)

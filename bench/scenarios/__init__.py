@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bench.scenarios import city, fanout, idle, ingest, logins, orders, storm
+from bench.scenarios import city, fanout, idle, ingest, logins, orders, pgorders, storm
 from bench.scenarios.base import Scenario
 
 __all__ = ["SCENARIOS"]
@@ -11,6 +11,7 @@ SCENARIOS: dict[str, Scenario] = {
     "fanout": fanout,
     "idle": idle,
     "orders": orders,
+    "pgorders": pgorders,
     "ingest": ingest,
     "city": city,
     "logins": logins,

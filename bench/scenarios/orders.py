@@ -10,10 +10,12 @@ errors, loses a ticket, holds p99 above 50 ms or falls short of its rate; then b
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bench.measure import fmt, render_table, wait_server_quiet
 from bench.pool import WorkerHandle
+from bench.procs import cpu_seconds_precise
 from bench.scenarios.base import Context, Metric, Profile, Setup
 from bench.targets import Target
 
@@ -63,9 +65,12 @@ async def run(target: Target | None, sizes: tuple[int, ...], ctx: Context) -> di
         await children.stop(proc)
 
 
-async def _search(target: Target, tablets: int, client: WorkerHandle, ctx: Context) -> dict[str, Any]:
+async def _search(
+    target: Target, tablets: int, client: WorkerHandle, ctx: Context, nodes: list[Target] | None = None
+) -> dict[str, Any]:
+    """The rate search on ``target``, or on several ``nodes`` (``target`` their first): orders and tablets spread."""
     profile = ctx.profile
-    warm = await _step(target, tablets, client, ctx, WARMUP_RATE, WARMUP_S, "warm")
+    warm = await _step(target, tablets, client, ctx, WARMUP_RATE, WARMUP_S, "warm", nodes)
     ctx.say(f"  {target.name} orders: {tablets} tablets, warm-up {_line(warm)}")
     if warm["created"] == 0:
         raise RuntimeError(f"{target.name}: no order placed during the warm-up: {warm['errors']}")
@@ -77,7 +82,9 @@ async def _search(target: Target, tablets: int, client: WorkerHandle, ctx: Conte
     while queue:
         rate = queue.pop(0)
         first = not steps
-        step = await _step(target, tablets, client, ctx, rate, profile.order_first_s if first else profile.order_step_s)
+        step = await _step(
+            target, tablets, client, ctx, rate, profile.order_first_s if first else profile.order_step_s, nodes=nodes
+        )
         ctx.say(f"    {rate:7.1f} orders/s: {_line(step)}")
         if not step["ok"] and step["cpu"]["noisy"] and retries < MAX_NOISY_RETRIES:
             retries += 1
@@ -107,11 +114,22 @@ async def _search(target: Target, tablets: int, client: WorkerHandle, ctx: Conte
 
 
 async def _step(
-    target: Target, tablets: int, client: WorkerHandle, ctx: Context, rate: float, duration: float, tag: str = ""
+    target: Target,
+    tablets: int,
+    client: WorkerHandle,
+    ctx: Context,
+    rate: float,
+    duration: float,
+    tag: str = "",
+    nodes: list[Target] | None = None,
 ) -> dict[str, Any]:
     """One rate on a fresh shift: new shift, tablets subscribed, quiet server, then the orders."""
     duration = min(duration, 0.9 * MAX_ORDERS_PER_SLOT / rate)  # never throttled: the slot holds the whole step
-    host = {"host": "127.0.0.1", "port": target.port}
+    host: dict[str, Any] = {"host": "127.0.0.1", "port": target.port}
+    if nodes:
+        host["nodes"] = [["127.0.0.1", n.port] for n in nodes]
+    others = [n.pid for n in nodes or () if n.pid != target.pid]
+    before = [cpu_seconds_precise(pid) for pid in others]
     config = {"max_orders_per_slot": MAX_ORDERS_PER_SLOT, "slot_minutes": 1}
     shift = await client.call(
         "shift", **host, token=target.sub_token, truck_id=TRUCK, location_id=LOCATION, config=config
@@ -120,11 +138,17 @@ async def _step(
     await client.call("tablets", **host, token=target.sub_token, topic=f"kds:{shift_id}", n=tablets)
     await wait_server_quiet(target.pid, below_pct=20.0, timeout=30.0)
     meter = ctx.meter(target, client.pid)
+    started = time.monotonic()
     result = await client.call(
         "step", **host, token=target.sub_token, shift_id=shift_id, rate=rate, duration=duration,
         tag=tag or f"r{rate:g}", connections=CONNECTIONS, grace_s=GRACE_S,
     )  # fmt: skip
     cpu = meter.stop()
+    if others:  # the other nodes' CPU, beside the first node's (server_cpu_pct)
+        spent = time.monotonic() - started
+        cpu["other_nodes_cpu_pct"] = [
+            round(100 * (cpu_seconds_precise(pid) - b) / spent, 1) for pid, b in zip(others, before, strict=True)
+        ]
     result.update(shift_id=shift_id, duration_s=round(duration, 3), cpu=cpu)
     why = _why(result, rate, tablets)
     result.update(ok=not why, why="; ".join(why))

@@ -12,7 +12,14 @@ from __future__ import annotations
 
 from hub.server.heartbeat import Heartbeat
 from hub.server.options import uvicorn_ws_options
-from hub.server.protocol import HEARTBEAT_STATE_KEY, HubWebSocketProtocol
+from hub.server.protocol import CROWDED_STATE_KEY, HEARTBEAT_STATE_KEY, HubWebSocketProtocol
 from hub.server.raw import RawTransport
 
-__all__ = ["HEARTBEAT_STATE_KEY", "Heartbeat", "HubWebSocketProtocol", "RawTransport", "uvicorn_ws_options"]
+__all__ = [
+    "CROWDED_STATE_KEY",
+    "HEARTBEAT_STATE_KEY",
+    "Heartbeat",
+    "HubWebSocketProtocol",
+    "RawTransport",
+    "uvicorn_ws_options",
+]

@@ -30,11 +30,14 @@ from hub.server.handshake import MAX_REQUEST_BYTES, Handshake
 from hub.server.heartbeat import PING_FRAME, Heartbeat
 from hub.wire import CLOSED, OPEN, BinaryMessage, Close, Failure, ServerConnection, TextMessage
 
-__all__ = ["HEARTBEAT_STATE_KEY", "HubWebSocketProtocol"]
+__all__ = ["CROWDED_STATE_KEY", "HEARTBEAT_STATE_KEY", "HubWebSocketProtocol"]
 
 log = logging.getLogger("hub.server")
 
 HEARTBEAT_STATE_KEY = "hub.heartbeat"
+CROWDED_STATE_KEY = "hub.crowded"
+_RETRY_AFTER = ((b"Retry-After", b"1"),)
+"""Lifespan state: a ``() -> bool`` saying the node takes no new socket now (the upgrade is answered 503)."""
 """Lifespan state key of the process's :class:`~hub.server.heartbeat.Heartbeat` (set by the application)."""
 
 _CLOSE_TIMEOUT_S = 5.0  # how long the peer has to take what is buffered and answer our close frame
@@ -154,6 +157,10 @@ class HubWebSocketProtocol(asyncio.Protocol):
         refusal = handshake.valid()
         if refusal is not None:
             self.write_and_close(refusal)
+            return
+        crowded = self.app_state.get(CROWDED_STATE_KEY)
+        if crowded is not None and crowded():  # cheaper here than a socket accepted, its hello read, closed 1013
+            self.write_and_close(handshake.refuse(503, b"node overloaded: retry shortly\n", _RETRY_AFTER))
             return
         self.asgi = AsgiBridge(self, handshake)
         self.asgi.start(self.config.loaded_app, self.app_state, self.server_state.tasks, self.config.root_path)

@@ -220,3 +220,17 @@ def test_city_on_tiny_sizes(tmp_path: Path) -> None:
     dbs, keys = asyncio.run(_leftovers(database_url, redis_url, [one["database"], two["database"]],
                                        two["redis_namespace"]))  # fmt: skip
     assert dbs == [] and keys == 0
+
+
+def test_pgorders_on_tiny_sizes(tmp_path: Path) -> None:
+    """One shift on two nodes (PostgreSQL + Redis): every order of the first rate reaches both tablets once, the
+    orders alternate between the nodes, and nothing of the run is left behind."""
+    database_url, redis_url = _service("HUB_TEST_DATABASE_URL"), _service("HUB_TEST_REDIS_URL")
+    record = _bench(
+        tmp_path, "hub", "--scenarios", "pgorders", "--no-ceiling", "--database-url", database_url,
+        "--redis-url", redis_url,
+    )  # fmt: skip
+    result = record["scenarios"]["pgorders"]["hub"]
+    assert result["nodes"] == 2 and result["database"] == "postgresql"
+    _check_orders(result)
+    assert len(result["first"]["cpu"]["other_nodes_cpu_pct"]) == 1  # the second node measured too

@@ -54,23 +54,69 @@ async def _metrics(server: RunningServer) -> str:
         return (await http.get("/metrics")).text
 
 
+@contextlib.asynccontextmanager
+async def sessions_unreadable(url: str) -> AsyncIterator[None]:
+    """Reads of ``auth_sessions`` wait until the block ends: a hello whose session this node has not confirmed
+    waits for the database, as behind an exhausted pool. PostgreSQL only (SQLite's WAL never blocks readers)."""
+    if url.startswith("sqlite"):
+        pytest.skip("SQLite cannot make one table wait for readers; the PostgreSQL run covers this")
+    parsed = make_url(url)
+    pg = await asyncpg.connect(
+        host=parsed.host, port=parsed.port or 5432, user=parsed.username, password=parsed.password,
+        database=parsed.database,
+    )  # fmt: skip
+    try:
+        async with pg.transaction():
+            await pg.execute("LOCK TABLE auth_sessions IN ACCESS EXCLUSIVE MODE")
+            yield
+    finally:
+        await pg.close()
+
+
+async def _hello_waiting(server: RunningServer, ws: websockets.ClientConnection, token: str) -> None:
+    """Sends ``ws``'s hello, then polls until the node counts it among the hellos waiting for the database."""
+    await send(ws, {"type": "hello", "token": token, "device": {"id": "storm-1", "kind": "kds"}})
+    async with server.client() as http:
+        while metric((await http.get("/metrics")).text, "hub_connections_opened_total") < 1:
+            await asyncio.sleep(10 * MS)  # polling: the hello is in (its session read now waits)
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.hub(max_pending_hellos=1)
+async def test_a_socket_beyond_the_waiting_hellos_is_refused_at_its_upgrade(server: RunningServer) -> None:
+    """Refused before any WebSocket work: HTTP 503 with Retry-After, cheaper than accept, hello and close 1013."""
+    chef = await server.token("chef")
+    async with sessions_unreadable(server.settings.database_url):
+        waiting = await websockets.connect(server.ws_url)
+        await _hello_waiting(server, waiting, chef)
+        started = time.monotonic()
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await websockets.connect(server.ws_url)
+        assert refused.value.response.status_code == 503
+        assert refused.value.response.headers["Retry-After"] == "1"
+        assert time.monotonic() - started < 1.0  # answered, not queued behind the database
+    welcome = await recv(waiting, timeout=5000 * MS)  # the lock is gone: the waiting hello goes through
+    assert welcome["type"] == "welcome"
+    text = await _metrics(server)
+    assert metric(text, "hub_overload_refusals_total", what="upgrade") == 1.0
+    await waiting.close()
+
+
 @pytest.mark.timeout(60)
 @pytest.mark.hub(max_pending_hellos=1)
 async def test_a_hello_beyond_the_waiting_ones_is_closed_1013_at_once(server: RunningServer) -> None:
+    """A socket upgraded while a slot was free, whose hello comes when none is: closed 1013 at once."""
     chef, cook = await server.token("chef"), await server.token("cook2")
-    async with devices_locked(server.settings.database_url):
+    async with sessions_unreadable(server.settings.database_url):
         waiting = await websockets.connect(server.ws_url)
-        await send(waiting, {"type": "hello", "token": chef, "device": {"id": "storm-1", "kind": "kds"}})
-        async with server.client() as http:
-            while metric((await http.get("/metrics")).text, "hub_connections_opened_total") < 1:
-                await asyncio.sleep(10 * MS)  # polling: the first hello is in (its device write now waits)
+        late = await websockets.connect(server.ws_url)  # upgraded while no hello waits
+        await _hello_waiting(server, waiting, chef)
         started = time.monotonic()
-        refused = await websockets.connect(server.ws_url)
-        await send(refused, {"type": "hello", "token": cook})
-        code, frames = await closed_with(refused, timeout=2000 * MS)
+        await send(late, {"type": "hello", "token": cook})
+        code, frames = await closed_with(late, timeout=2000 * MS)
         assert code == 1013 and frames == []
-        assert time.monotonic() - started < 1.0  # answered, not queued behind the database
-    welcome = await recv(waiting, timeout=5000 * MS)  # the lock is gone: the waiting hello goes through
+        assert time.monotonic() - started < 1.0
+    welcome = await recv(waiting, timeout=5000 * MS)
     assert welcome["type"] == "welcome"
     text = await _metrics(server)
     assert metric(text, "hub_overload_refusals_total", what="hello") == 1.0
