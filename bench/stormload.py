@@ -44,6 +44,11 @@ class StormTablet(WsClient):
         self.subscribed: dict[str, Any] = {}
         self.close_code: int | None = None
 
+    def _upgrade(self, data: bytes) -> bytes:
+        if (self._buf + data).startswith(b"HTTP/1.1 503"):  # the node refused the upgrade: all its hellos are taken
+            self.close_code = 503
+        return super()._upgrade(data)
+
     def _hello(self) -> bytes:
         self.t_hello = time.monotonic()
         return orjson.dumps({"type": "hello", "token": self.token, "device": {"id": self.device, "kind": "kds"}})

@@ -13,15 +13,15 @@ TARGETS = {"all_back_s": 10.0, "hello_p99_ms": 1000.0, "hellos_per_s": 3000.0}
 
 METHOD = """
 - Storm (hub only): a node on SQLite with the in-process broker (the default deployment) gets N KDS tablets: N / 20
-  trucks, each with one open shift holding 5 tickets and 20 tablets on its `kds:{shift}` (a food hall's kitchen
-  line), four tablets per staff account and each with its own session (rows written into the node's database before
-  it first starts; tokens signed by the bench with the node's key). The node is stopped with SIGTERM (its drain
-  closes every socket) and started again on the same database and port: nothing is warm (no session confirmed, no
-  device known, no snapshot cached, a new stream epoch). As soon as it answers `/readyz`, every tablet comes back at
-  once from one client process (bench/stormload.py): connect, hello with its device, subscribe with `since` its last
-  position, and, since the epoch changed (`recovered: false`), `GET /api/shifts/{id}/kds` (32 keep-alive connections
-  shared by the tablets). A refused tablet (connection refused, closed 1013 by admission control beyond
-  `HUB_MAX_PENDING_HELLOS`, any reconnect code) waits the Python client's full-jitter delay
+  trucks, each with one open shift holding 5 tickets and 20 tablets on its `kds:{shift}` (a food hall's kitchen line),
+  four tablets per staff account and each with its own session (rows written into the node's database before it first
+  starts; tokens signed by the bench with the node's key). The node is stopped with SIGTERM (its drain closes every
+  socket) and started again on the same database and port: nothing is warm (no session confirmed, no device known, no
+  snapshot cached, a new stream epoch). As soon as it answers `/readyz`, every tablet comes back at once from one
+  client process (bench/stormload.py): connect, hello with its device, subscribe with `since` its last position, and,
+  since the epoch changed (`recovered: false`), `GET /api/shifts/{id}/kds` (32 keep-alive connections shared by the
+  tablets). A refused tablet (connection refused, its upgrade answered 503 or its hello closed 1013 by admission
+  control while `HUB_MAX_PENDING_HELLOS` hellos wait, any reconnect code) waits the Python client's full-jitter delay
   (`hub_client.reconnect.Backoff`: uniform in [0, 0.5 s · 2^attempt]) and tries again. All back: the last tablet
   subscribed with its snapshot refetched, from the storm's start. Hello → welcome: of each tablet's attempt that got
   in. Hellos/s: welcomed hellos over the time from the first hello sent to the last welcome received. Targets: all
