@@ -62,7 +62,6 @@ class TokenAuthenticator:
 
     def __init__(self, db: Database, auth: AuthService, sessions: SessionCache, *, wait_s: float = 2.0) -> None:
         self._guests = GuestAccess(db)
-        self._db = db
         self._auth = auth
         self._sessions = sessions
         self._wait_s = wait_s

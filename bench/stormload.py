@@ -53,25 +53,16 @@ class StormTablet(WsClient):
         self.t_hello = time.monotonic()
         return orjson.dumps({"type": "hello", "token": self.token, "device": {"id": self.device, "kind": "kds"}})
 
-    def _setup_frame(self, payload: bytes) -> None:
-        try:
-            frame: Any = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            self._abort(f"not JSON during setup: {payload[:80]!r}")
-            return
-        kind = frame.get("type") if isinstance(frame, dict) else None
-        if kind == "welcome":
-            self.t_welcome = time.monotonic()
-            sub: dict[str, Any] = {"type": "subscribe", "id": 1, "topic": self.topic}
-            if self.since is not None:
-                sub["since"] = self.since
-            self._send(orjson.dumps(sub))
-        elif kind == "subscribed":
-            self.t_subscribed = time.monotonic()
-            self.subscribed = frame
-            self._go_live()
-        elif kind == "error":
-            self._abort(f"server error during setup: {frame}")
+    def _subscribe(self) -> bytes:
+        self.t_welcome = time.monotonic()
+        sub: dict[str, Any] = {"type": "subscribe", "id": 1, "topic": self.topic}
+        if self.since is not None:
+            sub["since"] = self.since
+        return orjson.dumps(sub)
+
+    def _subscribed(self, frame: dict[str, Any]) -> None:
+        self.t_subscribed = time.monotonic()
+        self.subscribed = frame
 
     def _on_close(self, payload: bytes) -> None:
         self.close_code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005

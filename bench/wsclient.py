@@ -234,6 +234,12 @@ class WsClient(asyncio.Protocol):
     def _hello(self) -> bytes:
         return orjson.dumps({"type": "hello", "token": self.token})
 
+    def _subscribe(self) -> bytes:
+        return orjson.dumps({"type": "subscribe", "id": 1, "topic": self.topic})
+
+    def _subscribed(self, frame: dict[str, Any]) -> None:
+        """The ``subscribed`` reply, just before the socket goes live (a subclass keeps its position)."""
+
     def _setup_frame(self, payload: bytes) -> None:
         if self.mode == "eio":
             self._eio_setup(payload)
@@ -248,8 +254,9 @@ class WsClient(asyncio.Protocol):
             if self.topic is None:
                 self._go_live()
             else:
-                self._send(orjson.dumps({"type": "subscribe", "id": 1, "topic": self.topic}))
+                self._send(self._subscribe())
         elif kind == "subscribed":
+            self._subscribed(frame)
             self._go_live()
         elif kind == "error":
             self._abort(f"server error during setup: {frame}")

@@ -94,17 +94,21 @@ async def kds_snapshot(request: Request) -> Response:
     shift_id = path_id(request)
     st = state(request)
     topic = f"kds:{shift_id}"
-    cached = st.kds_snapshots.get(shift_id)
-    if cached is not None:  # taken at the topic's current position: still exact (app.services.kds_cache)
-        require_truck_access(who, cached.truck_id)
-        if st.kds_snapshots.current(cached, await st.hub.position(topic)):
-            return Response(cached.body, media_type="application/json")
+
+    async def cached() -> Response | None:
+        """The snapshot taken at the topic's current position, if any: still exact (app.services.kds_cache)."""
+        entry = st.kds_snapshots.get(shift_id)
+        if entry is None:
+            return None
+        require_truck_access(who, entry.truck_id)
+        current = st.kds_snapshots.current(entry, await st.hub.position(topic))
+        return Response(entry.body, media_type="application/json") if current else None
+
+    if (hit := await cached()) is not None:
+        return hit
     async with st.locks.hold(shift_id):
-        cached = st.kds_snapshots.get(shift_id)
-        if cached is not None:  # another tablet of the kitchen took it while this one waited for the lock
-            require_truck_access(who, cached.truck_id)
-            if st.kds_snapshots.current(cached, await st.hub.position(topic)):
-                return Response(cached.body, media_type="application/json")
+        if (hit := await cached()) is not None:  # another tablet took it while this one waited for the lock
+            return hit
         # Events still in the outbox go out first: the snapshot's seq must cover every ticket it shows.
         if not await st.relay.flush(shift_id):
             raise BrokerUnavailable("committed events are waiting for the broker")

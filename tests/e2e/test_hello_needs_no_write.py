@@ -9,34 +9,14 @@ the writes are allowed again.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import httpx
-from sqlalchemy import text
 
-from app.db import Database, is_sqlite
+from tests.support.db_locks import devices_locked
 from tests.support.server import RunningServer
 from tests.support.timing import wait_until
 
 DEVICE = {"id": "tablet-storm", "kind": "kds", "app": "truckkds/2.3"}
-
-
-@asynccontextmanager
-async def _devices_write_locked(url: str) -> AsyncIterator[None]:
-    """Holds a lock that blocks every write to ``devices`` (reads go on): SQLite's one writer lock, or a
-    Postgres table lock in EXCLUSIVE mode."""
-    db = Database(url)
-    try:
-        async with db.engine.connect() as conn:
-            async with conn.begin():
-                if is_sqlite(url):
-                    await conn.execute(text("UPDATE users SET active = active WHERE username = 'admin'"))
-                else:
-                    await conn.execute(text("LOCK TABLE devices IN EXCLUSIVE MODE"))
-                yield
-    finally:
-        await db.close()
 
 
 async def _device(http: httpx.AsyncClient) -> dict[str, object] | None:
@@ -60,7 +40,7 @@ async def test_a_known_tablet_is_welcomed_while_device_writes_are_blocked(server
             return row is not None and row["online"] is False
 
         await wait_until(offline)
-        async with _devices_write_locked(server.settings.database_url):
+        async with devices_locked(server.settings.database_url):
             again = await asyncio.wait_for(server.connect(token, device=DEVICE), 8.0)  # welcome, no write awaited
             row = await _device(http)
             assert row is not None and row["online"] is False  # the online mark is still waiting for the lock

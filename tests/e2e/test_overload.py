@@ -8,69 +8,21 @@ behind an exhausted pool. Nothing in the hub is mocked.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
 import time
-from collections.abc import AsyncIterator
 
-import asyncpg
 import httpx
 import pytest
 import websockets
-from sqlalchemy.engine import make_url
 
+from tests.support.db_locks import devices_locked, sessions_unreadable
 from tests.support.nodes import metric
 from tests.support.server import RunningServer, closed_with, recv, send
 from tests.support.timing import MS
 
 
-@contextlib.asynccontextmanager
-async def devices_locked(url: str) -> AsyncIterator[None]:
-    """Writes to ``devices`` wait until the block ends (reads go on)."""
-    parsed = make_url(url)
-    if url.startswith("sqlite"):
-        db = sqlite3.connect(str(parsed.database), isolation_level=None)
-        db.execute("BEGIN IMMEDIATE")  # the one writer lock of the file: other writers wait (WAL readers do not)
-        try:
-            yield
-        finally:
-            db.execute("ROLLBACK")
-            db.close()
-        return
-    pg = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, password=parsed.password,
-        database=parsed.database,
-    )  # fmt: skip
-    try:
-        async with pg.transaction():
-            await pg.execute("LOCK TABLE devices IN EXCLUSIVE MODE")
-            yield
-    finally:
-        await pg.close()
-
-
 async def _metrics(server: RunningServer) -> str:
     async with server.client() as http:
         return (await http.get("/metrics")).text
-
-
-@contextlib.asynccontextmanager
-async def sessions_unreadable(url: str) -> AsyncIterator[None]:
-    """Reads of ``auth_sessions`` wait until the block ends: a hello whose session this node has not confirmed
-    waits for the database, as behind an exhausted pool. PostgreSQL only (SQLite's WAL never blocks readers)."""
-    if url.startswith("sqlite"):
-        pytest.skip("SQLite cannot make one table wait for readers; the PostgreSQL run covers this")
-    parsed = make_url(url)
-    pg = await asyncpg.connect(
-        host=parsed.host, port=parsed.port or 5432, user=parsed.username, password=parsed.password,
-        database=parsed.database,
-    )  # fmt: skip
-    try:
-        async with pg.transaction():
-            await pg.execute("LOCK TABLE auth_sessions IN ACCESS EXCLUSIVE MODE")
-            yield
-    finally:
-        await pg.close()
 
 
 async def _hello_waiting(server: RunningServer, ws: websockets.ClientConnection, token: str) -> None:
