@@ -64,6 +64,13 @@ class RunningServer:
 
     async def connect(self, token: str, *, device: dict[str, Any] | None = None, **kw: Any) -> ClientConnection:
         """Open a socket and complete hello/welcome."""
+        ws, _ = await self.welcomed(token, device=device, **kw)
+        return ws
+
+    async def welcomed(
+        self, token: str, *, device: dict[str, Any] | None = None, **kw: Any
+    ) -> tuple[ClientConnection, dict[str, Any]]:
+        """Open a socket, complete hello and return it with its ``welcome`` (which names the node that took it)."""
         ws = await websockets.connect(self.ws_url, max_size=None, **kw)
         hello: dict[str, Any] = {"type": "hello", "token": token}
         if device is not None:
@@ -71,7 +78,7 @@ class RunningServer:
         await ws.send(orjson.dumps(hello).decode())
         welcome = await recv(ws)
         assert welcome["type"] == "welcome", welcome
-        return ws
+        return ws, welcome
 
     async def as_user(self, username: str, **kw: Any) -> ClientConnection:
         return await self.connect(await self.token(username), **kw)
