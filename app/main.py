@@ -38,6 +38,7 @@ from app.services.relay import Relay
 from app.services.revocation import RevocationWatch
 from app.sessions import OpenSessions, SessionCache
 from app.settings import Settings
+from app.socket_route import SocketFirst
 from app.state import AppState
 from hub.hub import Hub
 from hub.metrics import HubMetrics
@@ -128,7 +129,8 @@ def create_app(settings: Settings) -> Starlette:
                 prom_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
             log.info("hub node %s stopped", hub_config.node_id)
 
-    middleware = [Middleware(RequestMiddleware, metrics=http_metrics), Middleware(RefuseNul)]
+    # The socket first: upgrades skip the REST middleware and the router (app.socket_route).
+    middleware = [Middleware(SocketFirst), Middleware(RequestMiddleware, metrics=http_metrics), Middleware(RefuseNul)]
     refused = hub_metrics.overload_refusals.labels("request")
     if settings.origins:  # browsers on these origins may call the REST API (tokens travel in a header, not cookies)
         middleware.append(

@@ -22,6 +22,7 @@ from app.routes import (
     shifts,
     users,
 )
+from app.socket_route import SOCKET_PATH
 from hub.endpoint import hub_endpoint
 
 __all__ = ["all_routes"]
@@ -45,5 +46,6 @@ def all_routes() -> list[BaseRoute]:
         *recall.routes,
         *docs.docs_routes(),
         *pages.routes,
-        WebSocketRoute("/ws", hub_endpoint),
+        # Never reached by ``/ws`` upgrades (app.socket_route serves them first); listed so the app reads whole.
+        WebSocketRoute(SOCKET_PATH, hub_endpoint),
     ]

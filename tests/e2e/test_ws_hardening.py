@@ -30,6 +30,15 @@ async def test_a_foreign_origin_is_refused_403_and_counted(server: RunningServer
         assert 'hub_refused_handshakes_total{reason="origin"} 1.0' in (await http.get("/metrics")).text
 
 
+async def test_an_upgrade_to_any_other_path_is_refused(server: RunningServer) -> None:
+    """Only ``/ws`` is the hub's socket: an upgrade anywhere else gets an HTTP refusal, not a connection."""
+    with pytest.raises(InvalidStatus) as refused:
+        await websockets.connect(server.ws_url + "x")
+    assert refused.value.response.status_code == 403
+    with pytest.raises(InvalidStatus):
+        await websockets.connect(server.ws_url.removesuffix("/ws") + "/api/auth/login")
+
+
 @pytest.mark.hub(allowed_origins="https://kds.example.com")
 async def test_rest_answers_cors_only_for_the_listed_origins(server: RunningServer) -> None:
     preflight = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "authorization"}
