@@ -1,6 +1,6 @@
 """The hub's WebSocket server side for uvicorn: the upgrade, its own framing, one heartbeat, the raw path.
 
-handshake.py  the HTTP upgrade with websockets' sans-I/O helpers (nothing of it outlives the 101)
+handshake.py  the HTTP upgrade: a strict sans-I/O parser and its answers (nothing of it outlives the 101)
 heartbeat.py  one timer pinging every socket; 4408 for an unanswered ping
 protocol.py   the asyncio protocol uvicorn runs per upgraded connection (frames: hub.wire)
 asgi.py       standard ASGI websocket messages for whatever app answers the upgrade

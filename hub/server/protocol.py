@@ -5,7 +5,7 @@ parses frames with :mod:`hub.wire` and offers the ``fusionx.raw`` scope extensio
 which :class:`~hub.server.raw.RawTransport` writes pre-framed bytes straight to the socket and,
 after ``hello``, receives frames by callback with no task per idle connection. Other ASGI apps
 (a 404 route, a refused origin) get the plain ASGI websocket messages. Only public uvicorn
-attributes are used (``Config``, ``ServerState``), and websockets only for the handshake.
+attributes are used (``Config``, ``ServerState``); the handshake is ours too (:mod:`hub.server.handshake`).
 
 Close codes the server itself decides (protocol.md §2.6): 1009 and 1007 from the framing, 4408
 from the heartbeat (4500 instead when bytes for the peer are still unwritten), 1001 when the
