@@ -47,6 +47,14 @@ class DbDevices:
         self._writer: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()  # one write at a time: online batches and offline batches stay in order
         self._ids: BatchedLookup[int, set[str]] = BatchedLookup(self._read_ids)
+        insert = postgresql.insert if db.engine.dialect.name == "postgresql" else sqlite.insert
+        table = Device.__table__  # type: ignore[attr-defined]  # SQLModel declares it at class creation
+        upsert = insert(table)
+        self._upsert = upsert.on_conflict_do_update(
+            index_elements=["user_id", "device_id"],
+            set_={"kind": upsert.excluded.kind, "app": upsert.excluded.app, "online": True,
+                  "last_seen": upsert.excluded.last_seen, "seen_via": "socket"},
+        )  # fmt: skip
 
     async def connected(self, principal: Principal, device: HelloDevice) -> None:
         """Registers the device (written behind) after checking the user's cap.
@@ -107,17 +115,9 @@ class DbDevices:
              "seen_via": "socket", "created_at": now}
             for (u, d), (kind, app) in batch.items()
         ]  # fmt: skip
-        insert = postgresql.insert if self._db.engine.dialect.name == "postgresql" else sqlite.insert
-        async with self._db.session() as session:
-            for start in range(0, len(rows), _CHUNK):
-                stmt = insert(Device).values(rows[start : start + _CHUNK])
-                stmt = stmt.on_conflict_do_update(
-                    index_elements=["user_id", "device_id"],
-                    set_={"kind": stmt.excluded.kind, "app": stmt.excluded.app, "online": True,
-                          "last_seen": stmt.excluded.last_seen, "seen_via": "socket"},
-                )  # fmt: skip
-                await session.exec(stmt)
-            await session.commit()
+        async with self._db.engine.begin() as conn:
+            # One Core statement, the rows as its parameters (executemany): compiled once, whatever the batch size.
+            await conn.execute(self._upsert, rows)
 
     async def seen(self, devices: list[tuple[int, str]]) -> None:
         now = utcnow()
