@@ -16,7 +16,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,11 +60,11 @@ class ConnectionKit:
 class ConnectionHost(Protocol):
     """What a connection asks of the node it belongs to."""
 
-    def admitting(self) -> AbstractContextManager[None]:
-        """Around authenticate and admit: a slot among the hellos waiting at once.
+    def admitting(self) -> AbstractAsyncContextManager[None]:
+        """Around authenticate and admit: a slot among the hellos at work at once, waited for briefly.
 
         Raises:
-            CloseConnection: 1013 when the node already has too many hellos waiting.
+            CloseConnection: 1013 when too many hellos already wait, or no slot came free in time.
         """
         ...
 
@@ -198,7 +198,7 @@ class Connection:
         return command
 
     async def _open(self, hello: Hello) -> None:
-        with self.host.admitting():  # raises CloseConnection 1013 when too many hellos already wait
+        async with self.host.admitting():  # raises CloseConnection 1013 when no slot comes free in time
             principal = await self.host.authenticate(hello.token, hello.id, hello.credential)
             self.principal, self.device = principal, hello.device
             await self.host.admit(self)

@@ -8,8 +8,8 @@ who a token belongs to and which devices may register are the application's (``A
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from hub.auth import Authenticator, DeviceTracker, Principal
@@ -18,6 +18,7 @@ from hub.commands import CommandHandlers
 from hub.config import HubConfig
 from hub.connection import Connection
 from hub.errors import CloseConnection, HubError
+from hub.hello_gate import QUEUE_PER_SLOT, HelloGate
 from hub.metrics import HubMetrics
 from hub.offline import OfflineBook
 from hub.protocol import frames
@@ -49,41 +50,30 @@ class Lobby:
         self._devices = devices
         self._offline = offline
         self._metrics = metrics
-        self._pending_hellos = 0
+        refusals = metrics.overload_refusals
+        self._gate = HelloGate(
+            config.max_pending_hellos,
+            queue=QUEUE_PER_SLOT * config.max_pending_hellos,
+            wait_s=config.hello_queue_s,
+            refused=lambda what: refusals.labels(what).inc(),
+            report=metrics.hellos_waiting.set,
+        )
 
     def crowded(self) -> bool:
-        """Every hello slot is taken: a new socket would only be closed 1013 after its handshake and hello.
+        """Every hello slot busy and the queue full: the server refuses the upgrade itself then (HTTP 503
+        with ``Retry-After``, before any WebSocket work), a fraction of the cost of accepting the socket,
+        reading its hello and closing it. Counted as ``hub_overload_refusals_total{what="upgrade"}``."""
+        return self._gate.crowded()
 
-        The server refuses the upgrade itself then (HTTP 503 with ``Retry-After``, before any WebSocket
-        work), which costs a fraction of accepting the socket, reading its hello and closing it. Counted
-        as ``hub_overload_refusals_total{what="upgrade"}``.
+    def admitting(self) -> AbstractAsyncContextManager[None]:
+        """A slot among the hellos at work on the application (its database), waited for briefly.
+
+        In a reconnect storm every tablet says hello at once; queued without bound behind the database
+        pool, most would time out on the client's side and retry, each retry adding to the queue. A
+        hello that cannot get a slot soon is closed 1013 and its client backs off with jitter and tries
+        again (any node); see :mod:`hub.hello_gate`.
         """
-        limit = self._config.max_pending_hellos
-        if limit and self._pending_hellos >= limit:
-            self._metrics.overload_refusals.labels("upgrade").inc()
-            return True
-        return False
-
-    @contextmanager
-    def admitting(self) -> Iterator[None]:
-        """One of at most ``max_pending_hellos`` hellos waiting for the application (its database).
-
-        In a reconnect storm every tablet says hello at once; queued behind the database pool, most
-        would time out on the client's side and retry, each retry adding to the queue. Refused at once
-        with 1013, the client backs off with jitter and tries again (any node).
-
-        Raises:
-            CloseConnection: 1013, counted in ``hub_overload_refusals_total{what="hello"}``.
-        """
-        limit = self._config.max_pending_hellos
-        if limit and self._pending_hellos >= limit:
-            self._metrics.overload_refusals.labels("hello").inc()
-            raise CloseConnection(CloseCode.TRY_AGAIN_LATER, "node overloaded: reconnect later")
-        self._pending_hellos += 1
-        try:
-            yield
-        finally:
-            self._pending_hellos -= 1
+        return self._gate.admitting()
 
     async def authenticate(self, token: str, command_id: CommandId, credential: str = "token") -> Principal:
         """The principal of an access token; a bad one ends the connection (protocol.md §2.5: error then 4401).

@@ -54,6 +54,12 @@ class HubMetrics:
             ["what"],
             registry=r,
         )
+        self.hellos_waiting = Gauge(
+            "hub_hellos_waiting",
+            "Hellos waiting for a slot to be authenticated (a reconnect storm's queue)",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
         self.broker_up = Gauge(
             "hub_broker_up",

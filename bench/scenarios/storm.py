@@ -6,7 +6,7 @@ drain closes every socket with a reconnect code) and started again on the same d
 port, with nothing warm: no session confirmed, a new stream epoch. The moment it answers
 ``/readyz``, every tablet comes back at once (:mod:`bench.stormload`): hello, subscribe with
 ``since`` its last position, and, because the epoch changed, the KDS snapshot over REST. Refused
-tablets (admission control closes 1013 beyond ``HUB_MAX_PENDING_HELLOS``) retry with the Python
+tablets (admission control: 503 at the upgrade, or 1013 when a hello got no slot in time) retry with the Python
 client's full-jitter backoff, as real ones do.
 """
 

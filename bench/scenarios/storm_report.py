@@ -21,11 +21,11 @@ METHOD = """
   client process (bench/stormload.py): connect, hello with its device, subscribe with `since` its last position, and,
   since the epoch changed (`recovered: false`), `GET /api/shifts/{id}/kds` (32 keep-alive connections shared by the
   tablets). A refused tablet (connection refused, its upgrade answered 503 or its hello closed 1013 by admission
-  control while `HUB_MAX_PENDING_HELLOS` hellos wait, any reconnect code) waits the Python client's full-jitter delay
-  (`hub_client.reconnect.Backoff`: uniform in [0, 0.5 s · 2^attempt]) and tries again. All back: the last tablet
-  subscribed with its snapshot refetched, from the storm's start. Hello → welcome: of each tablet's attempt that got
-  in. Hellos/s: welcomed hellos over the time from the first hello sent to the last welcome received. Targets: all
-  back within 10 s, hello → welcome p99 ≤ 1 s, ≥ 3,000 hellos/s on one core.
+  control when no hello slot came free within `HUB_HELLO_QUEUE_S`, any reconnect code) waits the Python client's
+  full-jitter delay (`hub_client.reconnect.Backoff`: uniform in [0, 0.5 s · 2^attempt]) and tries again. All back: the
+  last tablet subscribed with its snapshot refetched, from the storm's start. Hello → welcome: of each tablet's
+  attempt that got in. Hellos/s: welcomed hellos over the time from the first hello sent to the last welcome received.
+  Targets: all back within 10 s, hello → welcome p99 ≤ 1 s, ≥ 3,000 hellos/s on one core.
 """  # its bullet in docs/benchmarks.md's Method section
 
 

@@ -1,4 +1,4 @@
-"""Admission control in a reconnect storm: an overloaded node answers at once (1013, 503) instead of queuing.
+"""Admission control in a reconnect storm: hellos wait briefly for a slot; beyond that, 1013 and 503 at once.
 
 The database is made slow the honest way: the test holds a write lock on the ``devices`` table, so
 a hello registering a device, or a REST call writing one, waits for the database like it would
@@ -25,55 +25,69 @@ async def _metrics(server: RunningServer) -> str:
         return (await http.get("/metrics")).text
 
 
-async def _hello_waiting(server: RunningServer, ws: websockets.ClientConnection, token: str) -> None:
-    """Sends ``ws``'s hello, then polls until the node counts it among the hellos waiting for the database."""
-    await send(ws, {"type": "hello", "token": token, "device": {"id": "storm-1", "kind": "kds"}})
+async def _hello_sent(server: RunningServer, ws: websockets.ClientConnection, token: str, name: str) -> None:
+    await send(ws, {"type": "hello", "token": token, "device": {"id": name, "kind": "kds"}})
+
+
+async def _until_metric(server: RunningServer, name: str, value: float, **labels: str) -> None:
+    """Polls ``/metrics`` until ``name`` reads ``value`` (a hello is at work or queued: the database holds it)."""
     async with server.client() as http:
-        while metric((await http.get("/metrics")).text, "hub_connections_opened_total") < 1:
-            await asyncio.sleep(10 * MS)  # polling: the hello is in (its session read now waits)
+        while metric((await http.get("/metrics")).text, name, **labels) != value:
+            await asyncio.sleep(10 * MS)  # polling
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.hub(max_pending_hellos=1)
-async def test_a_socket_beyond_the_waiting_hellos_is_refused_at_its_upgrade(server: RunningServer) -> None:
-    """Refused before any WebSocket work: HTTP 503 with Retry-After, cheaper than accept, hello and close 1013."""
+@pytest.mark.hub(max_pending_hellos=1, hello_queue_s=30)
+async def test_queued_hellos_go_through_when_a_slot_frees_and_beyond_the_queue_the_upgrade_gets_503(
+    server: RunningServer,
+) -> None:
+    """One hello at work, four queued (four per slot): every one is welcomed once the database answers; a
+    socket beyond them is refused before any WebSocket work (HTTP 503, Retry-After), at once."""
     chef = await server.token("chef")
+    sockets = [await websockets.connect(server.ws_url) for _ in range(5)]  # upgraded while nothing waits
+    # From here the first hello's session read waits on the database: kept well under the hub's 2 s for it.
     async with sessions_unreadable(server.settings.database_url):
-        waiting = await websockets.connect(server.ws_url)
-        await _hello_waiting(server, waiting, chef)
+        for i, ws in enumerate(sockets):
+            await _hello_sent(server, ws, chef, f"storm-{i}")
+        await _until_metric(server, "hub_hellos_waiting", 4.0)
         started = time.monotonic()
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(server.ws_url)
         assert refused.value.response.status_code == 503
         assert refused.value.response.headers["Retry-After"] == "1"
         assert time.monotonic() - started < 1.0  # answered, not queued behind the database
-    welcome = await recv(waiting, timeout=5000 * MS)  # the lock is gone: the waiting hello goes through
-    assert welcome["type"] == "welcome"
+    for ws in sockets:  # the lock is gone: the working hello and the queued ones all go through
+        assert (await recv(ws, timeout=5000 * MS))["type"] == "welcome"
     text = await _metrics(server)
     assert metric(text, "hub_overload_refusals_total", what="upgrade") == 1.0
-    await waiting.close()
+    assert metric(text, "hub_overload_refusals_total", what="hello") == 0.0
+    assert metric(text, "hub_hellos_waiting") == 0.0
+    for ws in sockets:
+        await ws.close()
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.hub(max_pending_hellos=1)
-async def test_a_hello_beyond_the_waiting_ones_is_closed_1013_at_once(server: RunningServer) -> None:
-    """A socket upgraded while a slot was free, whose hello comes when none is: closed 1013 at once."""
+@pytest.mark.hub(max_pending_hellos=1, hello_queue_s=0.5)
+async def test_a_hello_that_gets_no_slot_in_time_is_closed_1013(server: RunningServer) -> None:
+    """A socket upgraded while a slot was free, whose hello then waits longer than HUB_HELLO_QUEUE_S: 1013."""
     chef, cook = await server.token("chef"), await server.token("cook2")
+    working = await websockets.connect(server.ws_url)
+    late = await websockets.connect(server.ws_url)  # upgraded while no hello waits
     async with sessions_unreadable(server.settings.database_url):
-        waiting = await websockets.connect(server.ws_url)
-        late = await websockets.connect(server.ws_url)  # upgraded while no hello waits
-        await _hello_waiting(server, waiting, chef)
+        await _hello_sent(server, working, chef, "storm-1")
+        await _until_metric(server, "hub_frames_received_total", 1.0, type="hello")  # read: it holds the slot
         started = time.monotonic()
         await send(late, {"type": "hello", "token": cook})
-        code, frames = await closed_with(late, timeout=2000 * MS)
+        await _until_metric(server, "hub_hellos_waiting", 1.0)  # the slot is taken: it queues
+        code, frames = await closed_with(late, timeout=5000 * MS)
         assert code == 1013 and frames == []
-        assert time.monotonic() - started < 1.0
-    welcome = await recv(waiting, timeout=5000 * MS)
+        assert time.monotonic() - started >= 0.5  # it waited its turn first
+    welcome = await recv(working, timeout=5000 * MS)
     assert welcome["type"] == "welcome"
     text = await _metrics(server)
     assert metric(text, "hub_overload_refusals_total", what="hello") == 1.0
     assert metric(text, "hub_disconnects_total", by="server", code="1013") == 1.0
-    await waiting.close()
+    await working.close()
 
 
 @pytest.mark.timeout(60)
