@@ -9,7 +9,9 @@ import time
 from typing import Any
 
 from sqlalchemy.exc import SQLAlchemyError
+from sqlmodel import col, select
 
+from app.batched import BatchedLookup
 from app.db import Database
 from app.guest_access import GUEST_CREDENTIAL, GuestAccess
 from app.models import Shift, Truck
@@ -102,15 +104,21 @@ class TopicPermissions:
         self._guests = GuestAccess(db)
         self._shift_truck: dict[int, int] = {}  # a shift never changes truck: cache forever
         self._trucks_seen: dict[int, float] = {}  # truck id -> when it was last confirmed to exist
+        # After a restart every tablet subscribes at once with the cache cold: one query for all of them.
+        self._read_trucks: BatchedLookup[int, int] = BatchedLookup(self._trucks_of_shifts)
+
+    async def _trucks_of_shifts(self, shift_ids: list[int]) -> dict[int, int]:
+        query = select(Shift.id, Shift.truck_id).where(col(Shift.id).in_(shift_ids))
+        async with self._db.engine.connect() as conn:
+            return {shift_id: truck_id for shift_id, truck_id in await conn.execute(query)}
 
     async def _truck_of_shift(self, shift_id: int) -> int:
         truck = self._shift_truck.get(shift_id)
         if truck is None:
-            async with self._db.session() as session:
-                shift = await session.get(Shift, shift_id)
-            if shift is None:
+            truck = await self._read_trucks.get(shift_id)
+            if truck is None:
                 raise HubError(ErrorCode.NOT_FOUND, f"no shift {shift_id}")
-            truck = self._shift_truck[shift_id] = shift.truck_id
+            self._shift_truck[shift_id] = truck
         return truck
 
     async def _truck_exists(self, truck_id: int) -> None:
