@@ -69,7 +69,7 @@ class Settings:
     send_buffer_bytes: int = 0  # HUB_SEND_BUFFER_BYTES (0: OS default)
     device_touch_s: float = 30.0  # HUB_DEVICE_TOUCH_S
     max_pending_hellos: int = 100  # HUB_MAX_PENDING_HELLOS (per node; more wait up to HUB_HELLO_QUEUE_S; 0: no limit)
-    hello_queue_s: float = 2.0  # HUB_HELLO_QUEUE_S (then 1013; at most 4 × HUB_MAX_PENDING_HELLOS wait)
+    hello_queue_s: float = 5.0  # HUB_HELLO_QUEUE_S (then 1013; at most 50 × HUB_MAX_PENDING_HELLOS wait)
     max_pending_requests: int = 200  # HUB_MAX_PENDING_REQUESTS (REST, per process; one more is 503 at once; 0: none)
     max_sockets_per_user: int = 50  # HUB_MAX_SOCKETS_PER_USER (per node)
     max_devices_per_user: int = 50  # HUB_MAX_DEVICES_PER_USER

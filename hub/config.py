@@ -59,9 +59,9 @@ class HubConfig:
     """Browser ``Origin`` values accepted on ``/ws``; others get 403. Empty: any (HUB_ALLOWED_ORIGINS)."""
     max_pending_hellos: int = 100
     """Hellos at work on the application at once (authentication, device registration: the database); more
-    wait for a slot, up to four per slot and ``hello_queue_s`` each, then are closed 1013 rather than queued
+    wait for a slot, up to fifty per slot and ``hello_queue_s`` each, then are closed 1013 rather than queued
     behind work their clients will have given up on (HUB_MAX_PENDING_HELLOS; 0: no limit)."""
-    hello_queue_s: float = 2.0
+    hello_queue_s: float = 5.0
     """How long a hello may wait for a slot before it is closed 1013 (HUB_HELLO_QUEUE_S)."""
     max_sockets_per_user: int = 50
     """Open connections one user may hold on this node; one more is refused with 4429 (HUB_MAX_SOCKETS_PER_USER)."""

@@ -14,6 +14,7 @@ import httpx
 import pytest
 import websockets
 
+from hub.hello_gate import QUEUE_PER_SLOT
 from tests.support.db_locks import devices_locked, sessions_unreadable
 from tests.support.nodes import metric
 from tests.support.server import RunningServer, closed_with, recv, send
@@ -37,19 +38,19 @@ async def _until_metric(server: RunningServer, name: str, value: float, **labels
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.hub(max_pending_hellos=1, hello_queue_s=30)
+@pytest.mark.hub(max_pending_hellos=1, hello_queue_s=30, max_sockets_per_user=QUEUE_PER_SLOT + 10)
 async def test_queued_hellos_go_through_when_a_slot_frees_and_beyond_the_queue_the_upgrade_gets_503(
     server: RunningServer,
 ) -> None:
-    """One hello at work, four queued (four per slot): every one is welcomed once the database answers; a
+    """One hello at work and a full queue behind it: every one is welcomed once the database answers; a
     socket beyond them is refused before any WebSocket work (HTTP 503, Retry-After), at once."""
     chef = await server.token("chef")
-    sockets = [await websockets.connect(server.ws_url) for _ in range(5)]  # upgraded while nothing waits
+    sockets = [await websockets.connect(server.ws_url) for _ in range(1 + QUEUE_PER_SLOT)]  # while nothing waits
     # From here the first hello's session read waits on the database: kept well under the hub's 2 s for it.
     async with sessions_unreadable(server.settings.database_url):
-        for i, ws in enumerate(sockets):
-            await _hello_sent(server, ws, chef, f"storm-{i}")
-        await _until_metric(server, "hub_hellos_waiting", 4.0)
+        for ws in sockets:
+            await send(ws, {"type": "hello", "token": chef})
+        await _until_metric(server, "hub_hellos_waiting", float(QUEUE_PER_SLOT))
         started = time.monotonic()
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(server.ws_url)
