@@ -175,7 +175,8 @@ class Connection:
 
     async def _receive_hello(self) -> Hello:
         try:
-            data = await asyncio.wait_for(self.transport.receive(), self.kit.config.hello_timeout_s)
+            async with asyncio.timeout(self.kit.config.hello_timeout_s):  # no task per socket, unlike wait_for
+                data = await self.transport.receive()
         except TimeoutError:
             raise CloseConnection(CloseCode.TIMEOUT, "no hello in time") from None
         if isinstance(data, int):

@@ -52,6 +52,7 @@ class Handshake:
     def __init__(self, data: bytes) -> None:
         self.path: str | None = None
         self.headers: list[tuple[str, str]] = []
+        self._by_name: dict[str, list[str]] = {}
         self._accept: str | None = None
         self._parse(data)
 
@@ -77,9 +78,11 @@ class Handshake:
             headers.append((name.decode("ascii").lower(), value.decode("latin-1")))
         self.method, self.version = method.decode("ascii"), version.decode("ascii")
         self.path, self.headers = target.decode("ascii"), headers
+        for field, text in headers:
+            self._by_name.setdefault(field, []).append(text)
 
     def _all(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key == name]
+        return self._by_name.get(name, [])
 
     def valid(self) -> bytes | None:
         """None when the request is a valid WebSocket upgrade, else the bytes of the error response."""
