@@ -60,7 +60,7 @@ class HelloGate:
 
     def crowded(self) -> bool:
         """Every slot busy and the queue full: a new socket's hello could only be refused."""
-        if self._slots and self._free.locked() and self._waiting >= self._queue:
+        if self._slots and self._waiting >= self._queue and self._free.locked():
             self._refused("upgrade")
             return True
         return False
