@@ -7,10 +7,11 @@ hashes), at most ``threads`` at a time, with at most ``queue`` callers waiting; 
 cannot get a thread within ``wait_s`` gets :class:`HashingBusy` (503 with ``Retry-After``),
 never an unbounded queue of logins nobody waits for any more.
 
-The hashing threads also run at the lowest CPU priority (nice 19): when a hashing thread and the
-event loop want the same CPU, the loop wins at once, so a login burst costs the sockets almost
-nothing even on one CPU. Logins are what waits, and they can (a person types a password; a tablet
-must see its ticket now).
+The hashing threads also run at the lowest CPU priority (nice 19 by default): when a hashing thread
+and the event loop want the same CPU, the loop wins at once, so a login burst costs the sockets
+almost nothing even on one CPU. Logins are what waits, and they can (a person types a password; a
+tablet must see its ticket now). On a host where other busy processes share the CPUs, nice 19 can
+starve logins into 503s; ``nice`` (``HUB_HASH_NICE``) trades that back.
 """
 
 from __future__ import annotations
@@ -58,13 +59,20 @@ class PasswordHashing:
     """argon2id with parameters from settings; async methods run in the pool, ``*_sync`` ones inline."""
 
     def __init__(
-        self, params: Argon2Params | None = None, *, threads: int = 1, queue: int = 64, wait_s: float = 5.0
+        self,
+        params: Argon2Params | None = None,
+        *,
+        threads: int = 1,
+        queue: int = 64,
+        wait_s: float = 5.0,
+        nice: int = 19,
     ) -> None:
         p = params or Argon2Params()
         self._hasher = PasswordHasher(time_cost=p.time_cost, memory_cost=p.memory_kib, parallelism=p.parallelism)
         self._threads = threads
         self._queue = queue
         self._wait_s = wait_s
+        self._nice = nice
         self._pool: ThreadPoolExecutor | None = None
         self._slots: asyncio.Semaphore | None = None
         self._admitted = 0  # running + waiting
@@ -119,7 +127,9 @@ class PasswordHashing:
         if self._admitted >= self._threads + self._queue:
             raise HashingBusy(self._retry_after())
         if self._pool is None or self._slots is None:
-            self._pool = ThreadPoolExecutor(self._threads, thread_name_prefix="argon2", initializer=_yield_cpu)
+            self._pool = ThreadPoolExecutor(
+                self._threads, thread_name_prefix="argon2", initializer=_yield_cpu, initargs=(self._nice,)
+            )
             self._slots = asyncio.Semaphore(self._threads)
         slots = self._slots
         self._admitted += 1
@@ -158,15 +168,21 @@ class Turn:
         return await loop.run_in_executor(self._pool, self._hashing.verify_sync, password_hash, password)
 
 
-def _yield_cpu() -> None:
-    """Give this (hashing) thread the lowest CPU priority; Linux sets niceness per thread."""
+def _yield_cpu(nice: int) -> None:
+    """Lower this (hashing) thread's CPU priority to ``nice``; Linux sets niceness per thread."""
+    if nice <= 0:
+        return
     with contextlib.suppress(OSError, AttributeError):  # not Linux, or not allowed: run at normal priority
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 def password_hashing(settings: Settings) -> PasswordHashing:
     """The hashing pool a process uses, with the argon2 parameters and limits of its settings."""
     params = Argon2Params(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism)
     return PasswordHashing(
-        params, threads=settings.hash_threads, queue=settings.hash_queue, wait_s=settings.hash_wait_s
+        params,
+        threads=settings.hash_threads,
+        queue=settings.hash_queue,
+        wait_s=settings.hash_wait_s,
+        nice=settings.hash_nice,
     )

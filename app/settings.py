@@ -55,6 +55,7 @@ class Settings:
     hash_workers: int = 0  # HUB_HASH_WORKERS (0: half the CPUs, at least 1)
     hash_queue: int = 64  # HUB_HASH_QUEUE
     hash_wait_s: float = 5.0  # HUB_HASH_WAIT_S
+    hash_nice: int = 19  # HUB_HASH_NICE (CPU priority of the hashing threads: 19 lowest, 0 normal)
     max_frame_bytes: int = 65536  # HUB_MAX_FRAME_BYTES
     hello_timeout_s: float = 10.0  # HUB_HELLO_TIMEOUT_S
     heartbeat_s: float = 20.0  # HUB_HEARTBEAT_S
@@ -144,6 +145,8 @@ class Settings:
                 f"HUB_OUTBOUND_QUEUE={self.outbound_queue} must be smaller than HUB_HISTORY_SIZE={self.history_size}: "
                 "a tablet closed 4500 for overflowing its queue could never resume from history"
             )
+        if not 0 <= self.hash_nice <= 19:
+            raise SettingsError(f"HUB_HASH_NICE={self.hash_nice} must be between 0 (normal priority) and 19 (lowest)")
         for name, value in (("HUB_HASH_QUEUE", self.hash_queue), ("HUB_ARGON2_PARALLELISM", self.argon2_parallelism)):
             if value < 1:
                 raise SettingsError(f"{name} must be at least 1")

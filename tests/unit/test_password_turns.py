@@ -9,6 +9,7 @@ import threading
 import pytest
 
 from app.passwords import Argon2Params, HashingBusy, PasswordHashing
+from app.settings import Settings, SettingsError
 
 CHEAP = Argon2Params(time_cost=1, memory_kib=64)
 
@@ -65,14 +66,23 @@ async def test_a_full_queue_is_refused_at_once() -> None:
 
 
 @pytest.mark.skipif(not hasattr(os, "getpriority"), reason="per-thread niceness is a Linux feature")
-async def test_hashing_threads_run_at_the_lowest_cpu_priority() -> None:
-    """When a hashing thread and the event loop want the same CPU, the loop wins."""
-    hashing = PasswordHashing(CHEAP, threads=1)
+@pytest.mark.parametrize("nice", [19, 7, 0])
+async def test_hashing_threads_run_at_the_configured_cpu_priority(nice: int) -> None:
+    """When a hashing thread and the event loop want the same CPU, the loop wins (nice 19 by default)."""
+    before = set(threading.enumerate())
+    hashing = PasswordHashing(CHEAP, threads=1, nice=nice)
     try:
         await hashing.hash("secret")
-        pool_threads = [t for t in threading.enumerate() if t.name.startswith("argon2")]
-        assert pool_threads and all(t.native_id is not None for t in pool_threads)
-        assert {os.getpriority(os.PRIO_PROCESS, t.native_id or 0) for t in pool_threads} == {19}
+        pool_threads = [t for t in set(threading.enumerate()) - before if t.name.startswith("argon2")]
+        assert len(pool_threads) == 1 and pool_threads[0].native_id is not None
+        assert os.getpriority(os.PRIO_PROCESS, pool_threads[0].native_id) == nice
         assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == 0  # the loop's thread is untouched
     finally:
         hashing.close()
+
+
+def test_hashing_priority_comes_from_settings_within_niceness_range() -> None:
+    assert Settings.from_env({"HUB_HASH_NICE": "5"}).hash_nice == 5 and Settings().hash_nice == 19
+    for bad in ("-1", "20"):
+        with pytest.raises(SettingsError, match=f"HUB_HASH_NICE={bad} must be between 0"):
+            Settings.from_env({"HUB_HASH_NICE": bad})
