@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 from app.db import Database
 from app.gps.positions import MemoryPositions, PositionStore
 from app.gps.positions.redis import RedisPositions
-from app.services.serial import LocalShiftLocks, PostgresShiftLocks, ShiftLocks
+from app.services.serial import LocalShiftLocks, PostgresShiftLocks, ShiftLocks, StallingLocks
 from app.settings import Settings
 from app.throttle import LoginThrottle, MemoryLoginThrottle, ThrottleLimits
 from app.throttle.redis import RedisLoginThrottle
@@ -85,6 +85,13 @@ def backends(settings: Settings) -> Backends:
     )
 
 
-def shift_locks(db: Database) -> ShiftLocks:
-    """Postgres: advisory locks every process shares. SQLite: one process's own (SQLite serves one machine)."""
-    return PostgresShiftLocks(db.lock_engine) if db.lock_engine is not None else LocalShiftLocks()
+def shift_locks(db: Database, fault: str = "") -> ShiftLocks:
+    """Postgres: advisory locks every process shares. SQLite: one process's own (SQLite serves one machine).
+
+    ``fault`` ``stall-holding-lock:SECONDS`` (fault tests only) makes every holder keep its lock that
+    much longer after its work, as a node that hangs or is cut off while holding one would.
+    """
+    locks: ShiftLocks = PostgresShiftLocks(db.lock_engine) if db.lock_engine is not None else LocalShiftLocks()
+    if fault.startswith("stall-holding-lock:"):
+        locks = StallingLocks(locks, float(fault.partition(":")[2]))
+    return locks

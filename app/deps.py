@@ -14,6 +14,7 @@ from app.errors import ApiError
 from app.models.common import MAX_ID
 from app.security import AccessClaims
 from app.state import app_state
+from hub.broker.base import BrokerUnavailable
 
 __all__ = ["actor", "bearer_token", "client_address", "deliver", "path_id", "query_id", "state"]
 
@@ -65,9 +66,22 @@ def query_id(request: Request, name: str) -> int:
     return int(raw)
 
 
+async def publish_pending(request: Request, shift_id: int) -> None:
+    """Under the shift's lock, before reading rows and a topic position that must agree: publish what is
+    committed and still in the outbox (another request's, in flight outside the lock), so the position
+    covers every change the read can see. Raises BrokerUnavailable when the broker refuses."""
+    if not await app_state(request).relay.flush(shift_id):
+        raise BrokerUnavailable("committed events are waiting for the broker")
+
+
 async def deliver(request: Request, shift_id: int) -> dict[str, str] | None:
-    """After a write on ``shift_id`` committed (its events staged in the outbox), under the shift's lock:
-    publish them now; the headers for the response.
+    """After a write on ``shift_id`` committed (its events staged in the outbox) and the shift's lock was
+    released: publish them now; the headers for the response.
+
+    Outside the lock, so the next write on the shift need not wait for this publish; flushes may then
+    overlap (this one, another request's, a snapshot's), which is safe: each publishes the shift's
+    pending rows in id order, ids follow commit order (the lock covers each commit), and the broker
+    skips a row already published (its guard).
 
     The change is committed whatever happens here: a broker that is down, or a database that fails
     after the commit, leaves the events for the relay's sweep (any node) and the caller is told

@@ -99,7 +99,7 @@ def create_app(settings: Settings) -> Starlette:
         await hub.start()
         revocations = RevocationWatch(db, hub, sessions)
         revocations.start()
-        locks = shift_locks(db)
+        locks = shift_locks(db, settings.fault)
         relay = Relay(db, hub, locks, metrics=outbox_metrics)
         hub.spawn(relay.run(), name="outbox-relay")  # cancelled by hub.drain()
         if settings.guest_reconcile_s > 0:

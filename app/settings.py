@@ -82,9 +82,9 @@ class Settings:
     guest_reconcile_s: float = 30.0  # HUB_GUEST_RECONCILE_S (expire holds, queue paid orders; 0: never)
     loyalty_points_per_order: int = 10  # HUB_LOYALTY_POINTS_PER_ORDER (per completed, paid guest order)
     guest_requests_per_min: int = 60  # HUB_GUEST_REQUESTS_PER_MIN (per client address, guest routes)
-    fault: str = (
-        ""  # HUB_FAULT (fault tests only: exit-after-commit | stall-after-commit:SECONDS; refused in production)
-    )
+    # HUB_FAULT (fault tests only, refused in production):
+    # exit-after-commit | stall-after-commit:SECONDS | stall-holding-lock:SECONDS
+    fault: str = ""
 
     @property
     def production(self) -> bool:
@@ -153,7 +153,7 @@ class Settings:
         if self.fault and (self.production or not _FAULT.fullmatch(self.fault)):
             raise SettingsError(
                 f"HUB_FAULT={self.fault!r}: only for fault tests, outside production: "
-                "exit-after-commit or stall-after-commit:SECONDS"
+                "exit-after-commit, stall-after-commit:SECONDS or stall-holding-lock:SECONDS"
             )
         if self.payment_hold_s < 0 or self.guest_reconcile_s < 0 or self.loyalty_points_per_order < 0:
             raise SettingsError(
@@ -214,7 +214,7 @@ class Settings:
         )
 
 
-_FAULT = re.compile(r"exit-after-commit|stall-after-commit:[0-9]+(\.[0-9]+)?")
+_FAULT = re.compile(r"exit-after-commit|(stall-after-commit|stall-holding-lock):[0-9]+(\.[0-9]+)?")
 
 
 def _owasp_argon2(memory_kib: int, time_cost: int) -> bool:

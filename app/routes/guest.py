@@ -91,7 +91,7 @@ async def place_guest_order(request: Request) -> Response:
                 idempotency=idem,
             )
             answer = guest_orders.placed(guest)
-        headers = await deliver(request, shift_id) or {}  # stock alerts of the hold
+    headers = await deliver(request, shift_id) or {}  # stock alerts of the hold
     if replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(answer, 201, headers or None)
@@ -182,7 +182,7 @@ async def payment_webhook(request: Request) -> Response:
         async with st.db.session() as session:
             guest = await guest_orders.load_guest(session, body.order_token)
             result = await guest_payments.apply(session, await _shift(session, shift_id), guest, body)
-        headers = await deliver(request, shift_id)
+    headers = await deliver(request, shift_id)
     return json_response(result, headers=headers)
 
 

@@ -7,7 +7,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.codes import ErrorCode
-from app.deps import actor, deliver, path_id, state
+from app.deps import actor, deliver, path_id, publish_pending, state
 from app.errors import parse_body
 from app.models import AuditEntry
 from app.models.menu import CategoryCreate, InventoryPatch, ItemCreate, ItemUpdate, SpecialCreate
@@ -111,6 +111,7 @@ async def shift_menu_view(request: Request) -> Response:
     shift_id = path_id(request)
     st = state(request)
     async with st.locks.hold(shift_id):
+        await publish_pending(request, shift_id)  # the position must cover every change the view shows
         async with st.db.session() as session:
             view = await shift_menu.menu_view(session, await load_shift(session, shift_id, who))
         top = await st.hub.position(f"stock:{shift_id}")
@@ -153,7 +154,7 @@ async def set_inventory(request: Request) -> Response:
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)
             views, _ = await shift_menu.set_inventory(session, shift, body, who)
-        headers = await deliver(request, shift_id)
+    headers = await deliver(request, shift_id)
     return json_response({"items": views}, headers=headers)
 
 

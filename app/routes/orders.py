@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from app.codes import ErrorCode
-from app.deps import actor, deliver, path_id, state
+from app.deps import actor, deliver, path_id, publish_pending, state
 from app.errors import ApiError, NoFields, parse_body, parse_optional_body
 from app.models.order import AdvanceBody, CancelBody, OrderCreate
 from app.models.views import Ticket, TicketList
@@ -26,7 +26,6 @@ from app.services import orders, summary, tickets
 from app.services.events import OutEvent
 from app.services.permissions import require_truck_access
 from app.services.shifts import load_shift
-from hub.broker.base import BrokerUnavailable
 
 __all__ = ["IDEMPOTENCY_KEY", "idempotency_key", "routes"]
 
@@ -81,8 +80,8 @@ async def place_order(request: Request) -> Response:
             placed = await orders.find_replay(session, who, *idem) if idem else None
             if placed is None:
                 placed = await orders.place_order(session, shift, body, who, idempotency=idem)
-        # A replay delivers too: the first attempt's node may have died between its commit and its publish.
-        headers = await deliver(request, shift_id) or {}
+    # A replay delivers too: the first attempt's node may have died between its commit and its publish.
+    headers = await deliver(request, shift_id) or {}
     if placed.replayed:
         headers["Idempotent-Replayed"] = "true"
     return json_response(placed.body, placed.status, headers or None)
@@ -109,9 +108,7 @@ async def kds_snapshot(request: Request) -> Response:
     async with st.locks.hold(shift_id):
         if (hit := await cached()) is not None:  # another tablet took it while this one waited for the lock
             return hit
-        # Events still in the outbox go out first: the snapshot's seq must cover every ticket it shows.
-        if not await st.relay.flush(shift_id):
-            raise BrokerUnavailable("committed events are waiting for the broker")
+        await publish_pending(request, shift_id)  # the snapshot's seq must cover every ticket it shows
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)
             open_tickets = await tickets.open_tickets(session, shift_id)
@@ -164,7 +161,7 @@ async def _ticket_change(request: Request, action: str) -> Response:
                 events = await tickets.cancel(session, order, reason, who)
             else:
                 events = await tickets.hold(session, order, who, on=action == "hold")
-        headers = await deliver(request, order.shift_id)
+    headers = await deliver(request, order.shift_id)
     return json_response(events[0].data, headers=headers)
 
 
@@ -211,7 +208,7 @@ async def advance_ready(request: Request) -> Response:
         async with st.db.session() as session:
             shift = await load_shift(session, shift_id, who)
             events = await tickets.advance_ready(session, shift, who)
-        headers = await deliver(request, shift_id)
+    headers = await deliver(request, shift_id)
     return json_response({"items": [e.data for e in events]}, headers=headers)
 
 

@@ -35,8 +35,7 @@ async def check_in(request: Request) -> Response:
     async with st.db.session() as session:  # a new shift: nobody else can write to it before this commit
         shift, _ = await shifts.check_in(session, truck_id=body.truck_id, location_id=body.location_id, actor=who)
     assert shift.id is not None
-    async with st.locks.hold(shift.id):
-        headers = await deliver(request, shift.id)
+    headers = await deliver(request, shift.id)
     return json_response(shift.public(), 201, headers)
 
 
@@ -66,7 +65,7 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
         async with st.locks.hold(shift_id):
             async with st.db.session() as session:
                 shift, _ = await shifts.change_status(session, shift_id=shift_id, action=action, actor=who)
-            headers = await deliver(request, shift_id)
+        headers = await deliver(request, shift_id)
         return json_response(shift.public(), headers=headers)
 
     endpoint.__name__ = f"shift_{action}"
@@ -112,7 +111,7 @@ async def patch_config(request: Request) -> Response:
     async with st.locks.hold(shift_id):
         async with st.db.session() as session:
             shift, _ = await shifts.update_config(session, shift_id=shift_id, patch=patch, actor=who)
-        headers = await deliver(request, shift_id)
+    headers = await deliver(request, shift_id)
     return json_response(shift.config(), headers=headers)
 
 

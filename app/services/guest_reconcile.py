@@ -90,10 +90,10 @@ async def reconcile_all(db: Database, locks: ShiftLocks, relay: Relay) -> Tally:
                 if shift is None:
                     continue
                 tally = await reconcile_shift(session, shift)
-            try:
-                await relay.flush(shift_id)
-            except Exception as exc:  # committed: the relay's sweep publishes them
-                log.warning("publishing reconcile events of shift %d failed (%s)", shift_id, exc)
+        try:
+            await relay.flush(shift_id)
+        except Exception as exc:  # committed: the relay's sweep publishes them
+            log.warning("publishing reconcile events of shift %d failed (%s)", shift_id, exc)
         total.queued, total.expired, total.rejected = (
             total.queued + tally.queued,
             total.expired + tally.expired,

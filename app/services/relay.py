@@ -1,8 +1,9 @@
 """The outbox relay: publishes committed events in commit order, from any node, at most once each.
 
-Two callers share one method, :meth:`Relay.flush`, always under the shift's lock:
-- the request that committed a change, right after its commit, so a tablet sees the change
-  before the REST call returns whenever the broker is up;
+Three callers share one method, :meth:`Relay.flush`:
+- the request that committed a change, right after its commit (and after releasing the shift's
+  lock), so a tablet sees the change before the REST call returns whenever the broker is up;
+- a snapshot, under the shift's lock, before it reads rows and the topic's position;
 - a sweep every ``interval_s`` on every node, for rows older than ``settle_s``: events whose
   request could not publish them (broker down, node killed between commit and publish).
 
@@ -66,43 +67,41 @@ class Relay:
         self._failing = False
 
     async def flush(self, shift_id: int) -> bool:
-        """Publish the shift's pending events in order; the caller holds the shift's lock.
+        """Publish the shift's pending events in order, then forget them.
 
         Returns True when none is left, False when the broker refused (the rest waits for a sweep).
+        Flushes of one shift may overlap: each publishes in id order and the broker skips a guard
+        not above the topic's last, so a row two flushes both see goes out once.
         """
         while True:
             async with self._db.session() as session:
                 rows = (
                     await session.exec(
-                        select(OutboxEvent)
+                        select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.event, OutboxEvent.data)
                         .where(OutboxEvent.shift_id == shift_id)
                         .order_by(col(OutboxEvent.id))
                         .limit(_BATCH)
                     )
                 ).all()
-            if not rows:
-                return True
-            done: list[int] = []
-            try:
-                for row in rows:
-                    assert row.id is not None
-                    try:
-                        await self._hub.publish_encoded(row.topic, row.event, row.data, guard=row.id)
-                    except ProtocolError as exc:  # a topic the hub no longer knows: never block the shift on it
-                        log.error("dropping outbox event %d (%s on %s): %s", row.id, row.event, row.topic, exc)
-                    done.append(row.id)
-            except BrokerUnavailable:
-                return False
-            finally:
-                if done:
-                    await self._forget(done)
+                if not rows:
+                    return True
+                done: list[int] = []
+                try:
+                    for row_id, topic, event, data in rows:
+                        assert row_id is not None
+                        try:
+                            await self._hub.publish_encoded(topic, event, data, guard=row_id)
+                        except ProtocolError as exc:  # a topic the hub no longer knows: never block the shift on it
+                            log.error("dropping outbox event %d (%s on %s): %s", row_id, event, topic, exc)
+                        done.append(row_id)
+                except BrokerUnavailable:
+                    return False
+                finally:
+                    if done:
+                        await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(done)))
+                        await session.commit()
             if len(rows) < _BATCH:
                 return True
-
-    async def _forget(self, ids: list[int]) -> None:
-        async with self._db.session() as session:
-            await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(ids)))
-            await session.commit()
 
     async def sweep(self) -> Backlog:
         """Flush every shift with events older than ``settle_s``; returns the backlog seen before."""

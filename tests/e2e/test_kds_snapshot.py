@@ -8,8 +8,10 @@ import pytest
 from sqlalchemy import text
 
 from app.db import Database, is_sqlite
-from tests.support.kitchen import TACO, open_shift, order
+from tests.support.kitchen import TACO, events_until, open_shift, order
+from tests.support.kitchen import subscribe as sub
 from tests.support.server import RunningServer
+from tests.support.timing import MS, wait_until
 
 
 async def test_the_snapshot_follows_every_event_and_keeps_its_access_check(server: RunningServer) -> None:
@@ -49,3 +51,37 @@ async def test_a_kitchen_refetching_together_needs_the_tickets_once(server: Runn
         finally:
             await db.close()
     assert [r.status_code for r in again] == [200] * 8 and all(r.json() == taken for r in again)
+
+
+STALL_S = 5.0
+
+
+@pytest.mark.hub(fault=f"stall-after-commit:{STALL_S:g}")  # every write waits this long between commit and publish
+async def test_a_snapshot_between_a_commit_and_its_publish_shows_the_ticket_once(server: RunningServer) -> None:
+    """A write publishes after releasing the shift's lock, so the next one need not wait for the broker.
+
+    A snapshot taken while a committed ticket still waits for its publish must not wait for it either,
+    and must publish it first: its seq then covers the ticket, and a tablet subscribing ``since`` it
+    gets the next ticket, never this one again.
+    """
+    chef = await server.token("chef")
+    async with server.client(chef) as http:
+        sid = await open_shift(http)
+        ws = await server.connect(chef)
+        placing = asyncio.create_task(order(http, sid, (TACO, 1)))
+
+        async def committed() -> bool:
+            return (await http.get(f"/api/shifts/{sid}/summary")).json()["counts"]["new"] == 1
+
+        await wait_until(committed, 4 * STALL_S * 1000 * MS)
+        snapshot = (await http.get(f"/api/shifts/{sid}/kds")).json()
+        assert not placing.done(), "the snapshot waited for the stalled write's publish"
+        first = (await placing).json()
+        assert [t["id"] for t in snapshot["tickets"]] == [first["id"]]
+        reply = await sub(ws, f"kds:{sid}", since={"seq": snapshot["seq"], "epoch": snapshot["epoch"]})
+        assert reply["recovered"] is True and reply["replayed"] == 0, reply
+        second = (await order(http, sid, (TACO, 1))).json()
+        created = await events_until(ws, lambda e: e["event"] == "ticket.created", 4 * STALL_S * 1000 * MS)
+        await ws.close()
+    assert [e["data"]["id"] for e in created] == [second["id"]]
+    assert created[0]["seq"] == snapshot["seq"] + 1

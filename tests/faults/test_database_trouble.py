@@ -73,12 +73,12 @@ async def _until_accepted(http: httpx.AsyncClient, shift_id: int, timeout_s: flo
 
 
 async def test_a_node_cut_off_while_holding_a_shift_lock_does_not_block_the_shift(cluster_settings: Settings) -> None:
-    """Node B commits an order and stalls inside the shift's lock; then it loses Postgres. Postgres ends
-    B's lock session after ``LOCK_IDLE_S`` of idleness in its transaction, and node A writes again."""
+    """Node B commits an order and stalls, still holding the shift's lock; then it loses Postgres. Postgres
+    ends B's lock session after ``LOCK_IDLE_S`` of idleness in its transaction, and node A writes again."""
     async with (
         proxy(5432) as tunnel,
         hub_process(replace(cluster_settings, node_id="a")) as a,
-        hub_process(replace(_through(cluster_settings, tunnel), node_id="b"), HUB_FAULT="stall-after-commit:120") as b,
+        hub_process(replace(_through(cluster_settings, tunnel), node_id="b"), HUB_FAULT="stall-holding-lock:120") as b,
     ):
         token = await a.token("manager")
         headers = {"Authorization": f"Bearer {token}"}
@@ -91,6 +91,8 @@ async def test_a_node_cut_off_while_holding_a_shift_lock_does_not_block_the_shif
             await wait_until(lambda: _committed(a, shift_id), timeout=10_000 * MS)
             tunnel.pause()  # B holds the lock and can no longer be heard by Postgres
             cut_at = time.monotonic()
+            refused = await order(http_a, shift_id, (8, 1))
+            assert refused.status_code == 503, refused.text  # B really holds the shift: A's write waits, then 503
             placed = await _until_accepted(http_a, shift_id, timeout_s=LOCK_IDLE_S + 25)
             assert time.monotonic() - cut_at <= LOCK_IDLE_S + 25
             assert placed
