@@ -39,7 +39,11 @@ class Database:
     """Owns the engine; ``session()`` opens a unit of work."""
 
     def __init__(self, url: str, *, pool_size: int = 10, timeout_s: float = 10.0) -> None:
-        kwargs: dict[str, Any] = {"pool_pre_ping": not is_sqlite(url)}
+        # No ping at every checkout: it is a round trip per session, three per order, one inside the shift's
+        # lock. A connection the server ended is found by its first statement instead: SQLAlchemy discards it
+        # and every older one, that request answers 503 with Retry-After, and the next one gets a fresh
+        # connection (tests/e2e/test_database_reconnect.py).
+        kwargs: dict[str, Any] = {"pool_pre_ping": False}
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_s)
         if is_sqlite(url):
             kwargs["connect_args"] = {"timeout": timeout_s}
