@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from sqlalchemy import Table, insert
+from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.outbox import OutboxEvent
 
-__all__ = ["OutEvent", "stage"]
+__all__ = ["OutEvent", "row_of", "stage", "stage_now", "table_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,3 +37,31 @@ def stage(session: AsyncSession, shift_id: int, events: Sequence[OutEvent]) -> N
         OutboxEvent(shift_id=shift_id, topic=ev.topic, event=ev.event, data=orjson.dumps(ev.data), created_at=now)
         for ev in events
     )
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a SQLModel table class, for statements that skip the unit of work."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+def row_of(instance: SQLModel) -> dict[str, Any]:
+    """An instance's column values for a Core INSERT (an id still None is left to the database)."""
+    table = table_of(type(instance))
+    values = {c.name: getattr(instance, c.name) for c in table.columns}
+    return {name: value for name, value in values.items() if value is not None or not table.c[name].primary_key}
+
+
+_OUTBOX = table_of(OutboxEvent)
+
+
+async def stage_now(conn: AsyncConnection, shift_id: int, events: Sequence[OutEvent]) -> None:
+    """:func:`stage` as one Core INSERT on the transaction's connection, for writers that skip the ORM."""
+    now = time.time()
+    rows = [
+        {"shift_id": shift_id, "topic": ev.topic, "event": ev.event, "data": orjson.dumps(ev.data), "created_at": now}
+        for ev in events
+    ]
+    if rows:
+        await conn.execute(insert(_OUTBOX), rows)
