@@ -88,10 +88,12 @@ def backends(settings: Settings) -> Backends:
 def shift_locks(db: Database, fault: str = "") -> ShiftLocks:
     """Postgres: advisory locks every process shares. SQLite: one process's own (SQLite serves one machine).
 
-    ``fault`` ``stall-holding-lock:SECONDS`` (fault tests only) makes every holder keep its lock that
-    much longer after its work, as a node that hangs or is cut off while holding one would.
+    ``fault`` ``stall-holding-lock:SECONDS`` (fault tests only) makes every holder stall that long right
+    after taking its lock, as a node that hangs or is cut off while holding one would.
     """
-    locks: ShiftLocks = PostgresShiftLocks(db.lock_engine) if db.lock_engine is not None else LocalShiftLocks()
+    locks: ShiftLocks = (
+        PostgresShiftLocks(db.lock_engine, db.session) if db.lock_engine is not None else LocalShiftLocks(db.session)
+    )
     if fault.startswith("stall-holding-lock:"):
         locks = StallingLocks(locks, float(fault.partition(":")[2]))
     return locks

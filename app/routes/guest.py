@@ -79,18 +79,17 @@ async def place_guest_order(request: Request) -> Response:
     st = state(request)
     if not st.settings.payment_webhook_secret:  # an order nobody can pay would only hold stock
         raise ApiError(ErrorCode.UNAVAILABLE, _PAYMENTS_OFF)
-    async with st.locks.hold(shift_id):
-        async with st.db.session() as session:
-            shift = await _shift(session, shift_id)
-            guest, _, replayed = await guest_orders.place(
-                session,
-                shift,
-                body,
-                hold_s=st.settings.payment_hold_s,
-                currency=st.settings.currency,
-                idempotency=idem,
-            )
-            answer = guest_orders.placed(guest)
+    async with st.locks.write(shift_id) as session:
+        shift = await _shift(session, shift_id)
+        guest, _, replayed = await guest_orders.place(
+            session,
+            shift,
+            body,
+            hold_s=st.settings.payment_hold_s,
+            currency=st.settings.currency,
+            idempotency=idem,
+        )
+        answer = guest_orders.placed(guest)
     headers = await deliver(request, shift_id) or {}  # stock alerts of the hold
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -178,10 +177,9 @@ async def payment_webhook(request: Request) -> Response:
     body = await parse_body(request, PaymentWebhook)
     async with st.db.session() as session:
         shift_id = (await guest_orders.load_guest(session, body.order_token)).shift_id
-    async with st.locks.hold(shift_id):
-        async with st.db.session() as session:
-            guest = await guest_orders.load_guest(session, body.order_token)
-            result = await guest_payments.apply(session, await _shift(session, shift_id), guest, body)
+    async with st.locks.write(shift_id) as session:
+        guest = await guest_orders.load_guest(session, body.order_token)
+        result = await guest_payments.apply(session, await _shift(session, shift_id), guest, body)
     headers = await deliver(request, shift_id)
     return json_response(result, headers=headers)
 

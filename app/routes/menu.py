@@ -150,10 +150,9 @@ async def set_inventory(request: Request) -> Response:
     body = await parse_body(request, InventoryPatch)
     shift_id = path_id(request)
     st = state(request)
-    async with st.locks.hold(shift_id):
-        async with st.db.session() as session:
-            shift = await load_shift(session, shift_id, who)
-            views, _ = await shift_menu.set_inventory(session, shift, body, who)
+    async with st.locks.write(shift_id) as session:
+        shift = await load_shift(session, shift_id, who)
+        views, _ = await shift_menu.set_inventory(session, shift, body, who)
     headers = await deliver(request, shift_id)
     return json_response({"items": views}, headers=headers)
 

@@ -74,12 +74,11 @@ async def place_order(request: Request) -> Response:
     key = idempotency_key(request)
     idem = (key, orders.request_hash(shift_id, body)) if key else None
     st = state(request)
-    async with st.locks.hold(shift_id):
-        async with st.db.session() as session:
-            shift = await load_shift(session, shift_id, who)
-            placed = await orders.find_replay(session, who, *idem) if idem else None
-            if placed is None:
-                placed = await orders.place_order(session, shift, body, who, idempotency=idem)
+    async with st.locks.write(shift_id) as session:
+        shift = await load_shift(session, shift_id, who)
+        placed = await orders.find_replay(session, who, *idem) if idem else None
+        if placed is None:
+            placed = await orders.place_order(session, shift, body, who, idempotency=idem)
     # A replay delivers too: the first attempt's node may have died between its commit and its publish.
     headers = await deliver(request, shift_id) or {}
     if placed.replayed:
@@ -151,16 +150,15 @@ async def _ticket_change(request: Request, action: str) -> Response:
     st = state(request)
     async with st.db.session() as session:
         order, _ = await tickets.load_order(session, order_id, who)
-    async with st.locks.hold(order.shift_id):
-        async with st.db.session() as session:
-            order, _ = await tickets.load_order(session, order_id, who)
-            events: list[OutEvent]
-            if advance_to is not None:
-                events = await tickets.advance(session, order, advance_to, who)
-            elif reason is not None:
-                events = await tickets.cancel(session, order, reason, who)
-            else:
-                events = await tickets.hold(session, order, who, on=action == "hold")
+    async with st.locks.write(order.shift_id) as session:
+        order, _ = await tickets.load_order(session, order_id, who)
+        events: list[OutEvent]
+        if advance_to is not None:
+            events = await tickets.advance(session, order, advance_to, who)
+        elif reason is not None:
+            events = await tickets.cancel(session, order, reason, who)
+        else:
+            events = await tickets.hold(session, order, who, on=action == "hold")
     headers = await deliver(request, order.shift_id)
     return json_response(events[0].data, headers=headers)
 
@@ -204,10 +202,9 @@ async def advance_ready(request: Request) -> Response:
     await parse_optional_body(request, NoFields)
     shift_id = path_id(request)
     st = state(request)
-    async with st.locks.hold(shift_id):
-        async with st.db.session() as session:
-            shift = await load_shift(session, shift_id, who)
-            events = await tickets.advance_ready(session, shift, who)
+    async with st.locks.write(shift_id) as session:
+        shift = await load_shift(session, shift_id, who)
+        events = await tickets.advance_ready(session, shift, who)
     headers = await deliver(request, shift_id)
     return json_response({"items": [e.data for e in events]}, headers=headers)
 

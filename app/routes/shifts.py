@@ -62,9 +62,8 @@ def _lifecycle(action: str):  # type: ignore[no-untyped-def]
         await parse_optional_body(request, NoFields)
         shift_id = path_id(request)
         st = state(request)
-        async with st.locks.hold(shift_id):
-            async with st.db.session() as session:
-                shift, _ = await shifts.change_status(session, shift_id=shift_id, action=action, actor=who)
+        async with st.locks.write(shift_id) as session:
+            shift, _ = await shifts.change_status(session, shift_id=shift_id, action=action, actor=who)
         headers = await deliver(request, shift_id)
         return json_response(shift.public(), headers=headers)
 
@@ -108,9 +107,8 @@ async def patch_config(request: Request) -> Response:
     patch = await parse_body(request, ShiftConfigUpdate)
     shift_id = path_id(request)
     st = state(request)
-    async with st.locks.hold(shift_id):
-        async with st.db.session() as session:
-            shift, _ = await shifts.update_config(session, shift_id=shift_id, patch=patch, actor=who)
+    async with st.locks.write(shift_id) as session:
+        shift, _ = await shifts.update_config(session, shift_id=shift_id, patch=patch, actor=who)
     headers = await deliver(request, shift_id)
     return json_response(shift.config(), headers=headers)
 

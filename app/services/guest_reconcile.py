@@ -84,12 +84,11 @@ async def reconcile_all(db: Database, locks: ShiftLocks, relay: Relay) -> Tally:
     """Every shift with something to do, one at a time under its lock; events published before the next."""
     total = Tally()
     for shift_id in await _shifts_to_reconcile(db):
-        async with locks.hold(shift_id):
-            async with db.session() as session:
-                shift = await session.get(Shift, shift_id)
-                if shift is None:
-                    continue
-                tally = await reconcile_shift(session, shift)
+        async with locks.write(shift_id) as session:
+            shift = await session.get(Shift, shift_id)
+            if shift is None:
+                continue
+            tally = await reconcile_shift(session, shift)
         try:
             await relay.flush(shift_id)
         except Exception as exc:  # committed: the relay's sweep publishes them
