@@ -74,11 +74,13 @@ async def place_order(request: Request) -> Response:
     key = idempotency_key(request)
     idem = (key, orders.request_hash(shift_id, body)) if key else None
     st = state(request)
-    async with st.locks.write(shift_id) as session:
+    async with st.db.session() as session:  # reads first, outside the shift's lock
         shift = await load_shift(session, shift_id, who)
         placed = await orders.find_replay(session, who, *idem) if idem else None
-        if placed is None:
-            placed = await orders.place_order(session, shift, body, who, idempotency=idem)
+        items = await orders.menu_lines(session, shift, body) if placed is None else {}
+    if placed is None:
+        async with st.locks.write(shift_id) as session:
+            placed = await orders.place_order(session, shift, body, who, items, idempotency=idem)
     # A replay delivers too: the first attempt's node may have died between its commit and its publish.
     headers = await deliver(request, shift_id) or {}
     if placed.replayed:

@@ -32,6 +32,7 @@ from app.services.stock import alert_event, decrement
 
 __all__ = [
     "Placed",
+    "menu_lines",
     "check_menu_lines",
     "check_throttle",
     "find_replay",
@@ -80,7 +81,8 @@ def slot_bounds(now: datetime, minutes: int) -> tuple[datetime, datetime]:
 
 async def take_ticket_number(session: AsyncSession, shift: Shift) -> int:
     shifts = table_of(Shift)  # Core: an ORM UPDATE would also synchronize the session's Shift objects
-    result = await (await session.connection()).execute(
+    conn = await session.connection()
+    result = await conn.execute(
         update(shifts)
         .where(shifts.c.id == shift.id, shifts.c.status == "active")
         .values(last_ticket_number=shifts.c.last_ticket_number + 1)
@@ -88,10 +90,8 @@ async def take_ticket_number(session: AsyncSession, shift: Shift) -> int:
     )
     number = result.first()
     if number is None:
-        await session.refresh(shift)
-        raise ApiError(
-            ErrorCode.SHIFT_NOT_ACCEPTING, f"shift {shift.id} is {shift.status}: not taking orders", details=None
-        )
+        status = (await conn.execute(select(shifts.c.status).where(shifts.c.id == shift.id))).scalar()
+        raise ApiError(ErrorCode.SHIFT_NOT_ACCEPTING, f"shift {shift.id} is {status}: not taking orders", details=None)
     return int(number[0])
 
 
@@ -138,21 +138,35 @@ def check_menu_lines(lines: list[OrderLineIn], items: dict[int, MenuItem], now: 
         )
 
 
+async def menu_lines(session: AsyncSession, shift: Shift, body: OrderCreate) -> dict[int, MenuItem]:
+    """The menu items an order names, checked sellable now (422/409 otherwise).
+
+    Read before the shift's lock is taken: only the writes need it, and every read taken out of the
+    lock shortens the queue of orders behind it. Stock is what must not race, and it is taken by a
+    conditional UPDATE under the lock.
+    """
+    ids = {line.item_id for line in body.items}
+    items = {i.id: i for i in await sellable_items(session, shift, ids) if i.id is not None}
+    check_menu_lines(body.items, items, utcnow())
+    return items
+
+
 async def place_order(
     session: AsyncSession,
     shift: Shift,
     body: OrderCreate,
     actor: AccessClaims,
+    items: dict[int, MenuItem],
     *,
     idempotency: tuple[str, str] | None = None,
 ) -> Placed:
+    """Number, throttle, take stock and record the order ``menu_lines`` priced; in a session holding the
+    shift's lock (``ShiftLocks.write``). ``shift`` may come from an earlier session."""
     assert shift.id is not None
     now = utcnow()
     wanted: dict[int, int] = {}
     for line in body.items:
         wanted[line.item_id] = wanted.get(line.item_id, 0) + line.qty
-    items = {i.id: i for i in await sellable_items(session, shift, set(wanted)) if i.id is not None}
-    check_menu_lines(body.items, items, now)
     try:
         number = await take_ticket_number(session, shift)
         await check_throttle(session, shift, now)
