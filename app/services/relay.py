@@ -7,9 +7,10 @@ Three callers share one method, :meth:`Relay.flush`:
 - a sweep every ``interval_s`` on every node, for rows older than ``settle_s``: events whose
   request could not publish them (broker down, node killed between commit and publish).
 
-Each row is published with its id as the broker's repeat guard, then deleted. A relay that
-dies after publishing and before deleting leaves rows the next flush publishes again: the
-broker skips them (``Broker.publish(guard=…)``), so no event is doubled on the stream.
+A flush deletes the shift's oldest rows (``DELETE … RETURNING``), publishes each with its id as
+the broker's repeat guard, and commits the delete only then. A relay that dies (or a broker that
+fails) before that commit leaves the rows for the next flush, which publishes them again: the
+broker skips those already out (``Broker.publish(guard=…)``), so no event is doubled on the stream.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import delete, func
-from sqlmodel import col, select
+from sqlalchemy import Executable, delete, func
+from sqlmodel import select
 
 from app.db import Database
 from app.metrics import OutboxMetrics
 from app.models.outbox import OutboxEvent
+from app.services.events import table_of
 from app.services.serial import ShiftLocks
 from hub.broker.base import BrokerUnavailable
 from hub.errors import ProtocolError
@@ -33,6 +35,7 @@ from hub.hub import Hub
 __all__ = ["Backlog", "Relay"]
 
 log = logging.getLogger("app.relay")
+_OUTBOX = table_of(OutboxEvent)
 
 _BATCH = 200
 _SHIFTS_PER_SWEEP = 100
@@ -75,33 +78,35 @@ class Relay:
         """
         while True:
             async with self._db.session() as session:
-                rows = (
-                    await session.exec(
-                        select(OutboxEvent.id, OutboxEvent.topic, OutboxEvent.event, OutboxEvent.data)
-                        .where(OutboxEvent.shift_id == shift_id)
-                        .order_by(col(OutboxEvent.id))
-                        .limit(_BATCH)
-                    )
-                ).all()
+                conn = await session.connection()
+                rows = sorted((await conn.execute(self._take(shift_id))).all())  # RETURNING has no order
                 if not rows:
                     return True
-                done: list[int] = []
                 try:
                     for row_id, topic, event, data in rows:
-                        assert row_id is not None
                         try:
                             await self._hub.publish_encoded(topic, event, data, guard=row_id)
                         except ProtocolError as exc:  # a topic the hub no longer knows: never block the shift on it
                             log.error("dropping outbox event %d (%s on %s): %s", row_id, event, topic, exc)
-                        done.append(row_id)
                 except BrokerUnavailable:
+                    # Rolled back with the session: every row is pending again, and the ones that did go
+                    # out are skipped by the broker as repeats when the next flush publishes them.
                     return False
-                finally:
-                    if done:
-                        await session.exec(delete(OutboxEvent).where(col(OutboxEvent.id).in_(done)))
-                        await session.commit()
+                await session.commit()
             if len(rows) < _BATCH:
                 return True
+
+    @staticmethod
+    def _take(shift_id: int) -> Executable:
+        """The shift's oldest pending rows, deleted in the flush's transaction: it commits only after
+        publishing them, and a concurrent flush of the shift waits on their row locks until then (so
+        it cannot publish a later row before these), then finds them gone."""
+        oldest = select(_OUTBOX.c.id).where(_OUTBOX.c.shift_id == shift_id).order_by(_OUTBOX.c.id).limit(_BATCH)
+        return (
+            delete(_OUTBOX)
+            .where(_OUTBOX.c.id.in_(oldest.scalar_subquery()))
+            .returning(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.event, _OUTBOX.c.data)
+        )
 
     async def sweep(self) -> Backlog:
         """Flush every shift with events older than ``settle_s``; returns the backlog seen before."""
