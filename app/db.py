@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -68,6 +70,15 @@ class Database:
                 "connect_args": {**kwargs["connect_args"], "server_settings": lock_settings},
             }
             self.lock_engine = create_async_engine(url, **lock_kwargs)
+
+    @contextlib.asynccontextmanager
+    async def reads(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads that need no transaction of their own: each statement runs alone
+        (autocommit), which saves the BEGIN and ROLLBACK round trips of a session that only reads.
+        The connection's isolation level is restored when it goes back to the pool."""
+        async with self.session() as session:
+            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            yield session
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

@@ -74,7 +74,7 @@ async def place_order(request: Request) -> Response:
     key = idempotency_key(request)
     idem = (key, orders.request_hash(shift_id, body)) if key else None
     st = state(request)
-    async with st.db.session() as session:  # reads first, outside the shift's lock
+    async with st.db.reads() as session:  # reads first, outside the shift's lock
         shift = await load_shift(session, shift_id, who)
         placed = await orders.find_replay(session, who, *idem) if idem else None
         items = await orders.menu_lines(session, shift, body) if placed is None else {}

@@ -53,7 +53,7 @@ def row_of(instance: SQLModel) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None or not table.c[name].primary_key}
 
 
-_OUTBOX = table_of(OutboxEvent)
+_STAGE = insert(table_of(OutboxEvent))
 
 
 async def stage_now(conn: AsyncConnection, shift_id: int, events: Sequence[OutEvent]) -> None:
@@ -64,4 +64,4 @@ async def stage_now(conn: AsyncConnection, shift_id: int, events: Sequence[OutEv
         for ev in events
     ]
     if rows:
-        await conn.execute(insert(_OUTBOX), rows)
+        await conn.execute(_STAGE, rows)

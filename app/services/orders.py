@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import func, insert
+from sqlalchemy import bindparam, func, insert
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -52,9 +52,20 @@ class Placed:
 
 
 _ORDERS = table_of(Order)
-_LINES = table_of(OrderLine)
-_HISTORY = table_of(OrderStatusChange)
-_IDEMPOTENCY = table_of(IdempotencyRecord)
+_SHIFTS = table_of(Shift)
+# Built once: an order runs these under its shift's lock, and building a statement costs more than running it.
+_INSERT_ORDER = insert(_ORDERS).returning(_ORDERS.c.id)
+_INSERT_LINES = insert(table_of(OrderLine))
+_INSERT_HISTORY = insert(table_of(OrderStatusChange))
+_INSERT_IDEMPOTENCY = insert(table_of(IdempotencyRecord))
+# An ORM UPDATE would also synchronize the session's Shift objects: Core, on the table.
+_NEXT_NUMBER = (
+    update(_SHIFTS)
+    .where(_SHIFTS.c.id == bindparam("shift_id"), _SHIFTS.c.status == "active")
+    .values(last_ticket_number=_SHIFTS.c.last_ticket_number + 1)
+    .returning(_SHIFTS.c.last_ticket_number)
+)
+_SHIFT_STATUS = select(_SHIFTS.c.status).where(_SHIFTS.c.id == bindparam("shift_id"))
 
 
 def request_hash(shift_id: int, body: OrderCreate) -> str:
@@ -80,17 +91,10 @@ def slot_bounds(now: datetime, minutes: int) -> tuple[datetime, datetime]:
 
 
 async def take_ticket_number(session: AsyncSession, shift: Shift) -> int:
-    shifts = table_of(Shift)  # Core: an ORM UPDATE would also synchronize the session's Shift objects
     conn = await session.connection()
-    result = await conn.execute(
-        update(shifts)
-        .where(shifts.c.id == shift.id, shifts.c.status == "active")
-        .values(last_ticket_number=shifts.c.last_ticket_number + 1)
-        .returning(shifts.c.last_ticket_number)
-    )
-    number = result.first()
+    number = (await conn.execute(_NEXT_NUMBER, {"shift_id": shift.id})).first()
     if number is None:
-        status = (await conn.execute(select(shifts.c.status).where(shifts.c.id == shift.id))).scalar()
+        status = (await conn.execute(_SHIFT_STATUS, {"shift_id": shift.id})).scalar()
         raise ApiError(ErrorCode.SHIFT_NOT_ACCEPTING, f"shift {shift.id} is {status}: not taking orders", details=None)
     return int(number[0])
 
@@ -188,7 +192,7 @@ async def place_order(
         # Core statements, not the unit of work: an order is a handful of INSERTs, and the ORM's flush
         # bookkeeping was the largest part of an order's CPU, spent inside the shift's lock.
         conn = await session.connection()
-        order.id = (await conn.execute(insert(_ORDERS).values(row_of(order)).returning(_ORDERS.c.id))).scalar_one()
+        order.id = (await conn.execute(_INSERT_ORDER, row_of(order))).scalar_one()
         lines = [
             OrderLine(
                 order_id=order.id,
@@ -202,16 +206,16 @@ async def place_order(
             )
             for index, line in enumerate(body.items, start=1)
         ]
-        await conn.execute(insert(_LINES), [row_of(line) for line in lines])
+        await conn.execute(_INSERT_LINES, [row_of(line) for line in lines])
         change = OrderStatusChange(order_id=order.id, at=now, action="created", to_status="new", user_id=actor.user_id)
-        await conn.execute(insert(_HISTORY).values(row_of(change)))
+        await conn.execute(_INSERT_HISTORY, row_of(change))
         ticket = order.public(lines)
         if idempotency is not None:
             key, digest = idempotency
             record = IdempotencyRecord(
                 user_id=actor.user_id, key=key, request_hash=digest, order_id=order.id, status=201, response=ticket
             )
-            await conn.execute(insert(_IDEMPOTENCY).values(row_of(record)))
+            await conn.execute(_INSERT_IDEMPOTENCY, row_of(record))
         events = [OutEvent(f"kds:{shift.id}", "ticket.created", ticket)]
         events += [e for e in (alert_event(shift.id, c) for c in changes) if e is not None]
         await stage_now(conn, shift.id, events)

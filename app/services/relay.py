@@ -20,7 +20,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Executable, delete, func
+from sqlalchemy import bindparam, delete, func
 from sqlmodel import select
 
 from app.db import Database
@@ -35,9 +35,25 @@ from hub.hub import Hub
 __all__ = ["Backlog", "Relay"]
 
 log = logging.getLogger("app.relay")
-_OUTBOX = table_of(OutboxEvent)
-
 _BATCH = 200
+_OUTBOX = table_of(OutboxEvent)
+_TAKE = (
+    delete(_OUTBOX)
+    .where(
+        _OUTBOX.c.id.in_(
+            select(_OUTBOX.c.id)
+            .where(_OUTBOX.c.shift_id == bindparam("shift_id"))
+            .order_by(_OUTBOX.c.id)
+            .limit(_BATCH)
+            .scalar_subquery()
+        )
+    )
+    .returning(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.event, _OUTBOX.c.data)
+)
+"""A flush's batch: the shift's oldest pending rows, deleted in the flush's transaction. It commits only after
+publishing them, and a concurrent flush of the shift waits on their row locks until then (so it cannot
+publish a later row before these), then finds them gone."""
+
 _SHIFTS_PER_SWEEP = 100
 
 
@@ -79,7 +95,7 @@ class Relay:
         while True:
             async with self._db.session() as session:
                 conn = await session.connection()
-                rows = sorted((await conn.execute(self._take(shift_id))).all())  # RETURNING has no order
+                rows = sorted((await conn.execute(_TAKE, {"shift_id": shift_id})).all())  # RETURNING has no order
                 if not rows:
                     return True
                 try:
@@ -95,18 +111,6 @@ class Relay:
                 await session.commit()
             if len(rows) < _BATCH:
                 return True
-
-    @staticmethod
-    def _take(shift_id: int) -> Executable:
-        """The shift's oldest pending rows, deleted in the flush's transaction: it commits only after
-        publishing them, and a concurrent flush of the shift waits on their row locks until then (so
-        it cannot publish a later row before these), then finds them gone."""
-        oldest = select(_OUTBOX.c.id).where(_OUTBOX.c.shift_id == shift_id).order_by(_OUTBOX.c.id).limit(_BATCH)
-        return (
-            delete(_OUTBOX)
-            .where(_OUTBOX.c.id.in_(oldest.scalar_subquery()))
-            .returning(_OUTBOX.c.id, _OUTBOX.c.topic, _OUTBOX.c.event, _OUTBOX.c.data)
-        )
 
     async def sweep(self) -> Backlog:
         """Flush every shift with events older than ``settle_s``; returns the backlog seen before."""
