@@ -66,6 +66,15 @@ _NEXT_NUMBER = (
     .returning(_SHIFTS.c.last_ticket_number)
 )
 _SHIFT_STATUS = select(_SHIFTS.c.status).where(_SHIFTS.c.id == bindparam("shift_id"))
+_LIVE_IN_SLOT = (
+    select(func.count())
+    .select_from(Order)
+    .where(
+        col(Order.shift_id) == bindparam("shift_id"),
+        col(Order.created_at) >= bindparam("start"),
+        col(Order.status) != "cancelled",
+    )
+)
 
 
 def request_hash(shift_id: int, body: OrderCreate) -> str:
@@ -107,13 +116,7 @@ async def check_throttle(session: AsyncSession, shift: Shift, now: datetime, *, 
     Race-free because the caller already holds the shift row (ticket number update).
     """
     start, end = slot_bounds(now, shift.slot_minutes)
-    count = (
-        await session.exec(
-            select(func.count())
-            .select_from(Order)
-            .where(Order.shift_id == shift.id, col(Order.created_at) >= start, Order.status != "cancelled")
-        )
-    ).one()
+    count = (await session.exec(_LIVE_IN_SLOT, params={"shift_id": shift.id, "start": start})).one()
     if count + pending >= shift.max_orders_per_slot:
         retry = max(1, int((end - now).total_seconds()) + 1)
         raise ApiError(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import bindparam, or_
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -22,21 +22,28 @@ from app.services.stock import StockChange, alert_event, state_of, stock_rows
 __all__ = ["add_special", "menu_view", "sellable_items", "set_inventory"]
 
 
-def _sold_here(shift: Shift) -> Any:
-    """SQL condition: a live item of this shift's truck menu, or one of this shift's specials."""
-    return (col(MenuItem.deleted).is_(False)) & or_(
-        col(MenuItem.shift_id) == shift.id,
-        col(MenuItem.shift_id).is_(None)
-        & or_(col(MenuCategory.truck_id).is_(None), col(MenuCategory.truck_id) == shift.truck_id),
+_SELLABLE = (
+    select(MenuItem)
+    .outerjoin(MenuCategory, col(MenuItem.category_id) == col(MenuCategory.id))
+    .where(
+        col(MenuItem.deleted).is_(False),
+        or_(
+            col(MenuItem.shift_id) == bindparam("shift_id"),
+            col(MenuItem.shift_id).is_(None)
+            & or_(col(MenuCategory.truck_id).is_(None), col(MenuCategory.truck_id) == bindparam("truck_id")),
+        ),
     )
+    .order_by(col(MenuItem.id))
+)
+"""A live item of the shift's truck menu, or one of the shift's specials; built once (every order reads it)."""
+_SELLABLE_OF = _SELLABLE.where(col(MenuItem.id).in_(bindparam("ids", expanding=True)))
 
 
 async def sellable_items(session: AsyncSession, shift: Shift, ids: set[int] | None = None) -> list[MenuItem]:
-    query = select(MenuItem).outerjoin(MenuCategory, col(MenuItem.category_id) == col(MenuCategory.id))
-    query = query.where(_sold_here(shift))
-    if ids is not None:
-        query = query.where(col(MenuItem.id).in_(ids))
-    return list((await session.exec(query.order_by(col(MenuItem.id)))).all())
+    params: dict[str, Any] = {"shift_id": shift.id, "truck_id": shift.truck_id}
+    if ids is None:
+        return list((await session.exec(_SELLABLE, params=params)).all())
+    return list((await session.exec(_SELLABLE_OF, params={**params, "ids": sorted(ids)})).all())
 
 
 def _with_stock(item: MenuItem, row: ShiftStock | None, now: datetime) -> dict[str, Any]:

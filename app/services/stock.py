@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -72,10 +73,13 @@ async def stock_rows(session: AsyncSession, shift_id: int, item_ids: Iterable[in
     ids = list(set(item_ids))
     if not ids:
         return {}
-    rows = await session.exec(
-        select(ShiftStock).where(ShiftStock.shift_id == shift_id, col(ShiftStock.item_id).in_(ids))
-    )
+    rows = await session.exec(_STOCK_OF, params={"shift_id": shift_id, "ids": ids})
     return {row.item_id: row for row in rows}
+
+
+_STOCK_OF = select(ShiftStock).where(
+    col(ShiftStock.shift_id) == bindparam("shift_id"), col(ShiftStock.item_id).in_(bindparam("ids", expanding=True))
+)
 
 
 async def decrement(
