@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, make_url, text
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 __all__ = ["LOCK_IDLE_S", "LOCK_WAIT_S", "Database", "is_sqlite", "sqlite_problem"]
@@ -79,6 +79,12 @@ class Database:
         async with self.session() as session:
             await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             yield session
+
+    @contextlib.asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """A Core connection in autocommit, for single reads: no BEGIN and ROLLBACK round trips."""
+        async with self.engine.connect() as conn:
+            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

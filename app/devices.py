@@ -16,7 +16,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import tuple_
+from sqlalchemy import bindparam, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import col, select, update
 
@@ -86,10 +86,9 @@ class DbDevices:
 
     async def _read_ids(self, users: list[int]) -> dict[int, set[str]]:
         """The device ids of these users, in one query (a storm's hellos read them together)."""
-        query = select(Device.user_id, Device.device_id).where(col(Device.user_id).in_(users))
         found: dict[int, set[str]] = {}
-        async with self._db.engine.connect() as conn:
-            for user_id, device_id in await conn.execute(query):
+        async with self._db.read_connection() as conn:
+            for user_id, device_id in await conn.execute(_DEVICE_IDS, {"users": users}):
                 found.setdefault(user_id, set()).add(device_id)
         return found
 
@@ -150,3 +149,8 @@ class DbDevices:
 
 
 _check: type[DeviceTracker] = DbDevices  # mypy: it is the hub's DeviceTracker
+
+
+_DEVICE_IDS = select(Device.user_id, Device.device_id).where(
+    col(Device.user_id).in_(bindparam("users", expanding=True))
+)

@@ -8,6 +8,7 @@ import logging
 import time
 from typing import Any
 
+from sqlalchemy import bindparam
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col, select
 
@@ -108,9 +109,8 @@ class TopicPermissions:
         self._read_trucks: BatchedLookup[int, int] = BatchedLookup(self._trucks_of_shifts)
 
     async def _trucks_of_shifts(self, shift_ids: list[int]) -> dict[int, int]:
-        query = select(Shift.id, Shift.truck_id).where(col(Shift.id).in_(shift_ids))
-        async with self._db.engine.connect() as conn:
-            return {shift_id: truck_id for shift_id, truck_id in await conn.execute(query)}
+        async with self._db.read_connection() as conn:
+            return {shift_id: truck_id for shift_id, truck_id in await conn.execute(_TRUCKS_OF, {"ids": shift_ids})}
 
     async def _truck_of_shift(self, shift_id: int) -> int:
         truck = self._shift_truck.get(shift_id)
@@ -220,3 +220,6 @@ _checks: tuple[type[Authenticator], type[Authorizer], type[PublishRecorder]] = (
     TopicPermissions,
     AuditedNotices,
 )
+
+
+_TRUCKS_OF = select(Shift.id, Shift.truck_id).where(col(Shift.id).in_(bindparam("ids", expanding=True)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 
 from app.batched import BatchedLookup
@@ -73,8 +74,10 @@ class OpenSessions:
         return await self._lookup.get(session_id) is not None
 
     async def _read(self, session_ids: list[str]) -> dict[str, bool]:
-        query = select(AuthSession.id).where(
-            col(AuthSession.id).in_(session_ids), col(AuthSession.revoked_at).is_(None)
-        )
-        async with self._db.engine.connect() as conn:
-            return {row[0]: True for row in await conn.execute(query)}
+        async with self._db.read_connection() as conn:
+            return {row[0]: True for row in await conn.execute(_OPEN, {"ids": session_ids})}
+
+
+_OPEN = select(AuthSession.id).where(
+    col(AuthSession.id).in_(bindparam("ids", expanding=True)), col(AuthSession.revoked_at).is_(None)
+)
