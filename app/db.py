@@ -52,6 +52,7 @@ class Database:
         else:
             kwargs["connect_args"] = {"timeout": timeout_s, "command_timeout": timeout_s}
         self.url = url
+        self._sqlite = is_sqlite(url)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if is_sqlite(url):
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
@@ -77,14 +78,15 @@ class Database:
         (autocommit), which saves the BEGIN and ROLLBACK round trips of a session that only reads.
         The connection's isolation level is restored when it goes back to the pool."""
         async with self.session() as session:
-            await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            if not self._sqlite:  # SQLite begins no transaction for a read anyway; switching costs thread hops
+                await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
             yield session
 
     @contextlib.asynccontextmanager
     async def read_connection(self) -> AsyncIterator[AsyncConnection]:
         """A Core connection in autocommit, for single reads: no BEGIN and ROLLBACK round trips."""
         async with self.engine.connect() as conn:
-            yield await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn if self._sqlite else await conn.execution_options(isolation_level="AUTOCOMMIT")
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:
