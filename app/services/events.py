@@ -32,11 +32,7 @@ class OutEvent:
 
 def stage(session: AsyncSession, shift_id: int, events: Sequence[OutEvent]) -> None:
     """Add ``events`` to the session's transaction, in order; the caller holds the shift's lock and commits."""
-    now = time.time()
-    session.add_all(
-        OutboxEvent(shift_id=shift_id, topic=ev.topic, event=ev.event, data=orjson.dumps(ev.data), created_at=now)
-        for ev in events
-    )
+    session.add_all(OutboxEvent(**row) for row in _rows(shift_id, events))
 
 
 def table_of(model: type[SQLModel]) -> Table:
@@ -58,10 +54,15 @@ _STAGE = insert(table_of(OutboxEvent))
 
 async def stage_now(conn: AsyncConnection, shift_id: int, events: Sequence[OutEvent]) -> None:
     """:func:`stage` as one Core INSERT on the transaction's connection, for writers that skip the ORM."""
+    rows = _rows(shift_id, events)
+    if rows:
+        await conn.execute(_STAGE, rows)
+
+
+def _rows(shift_id: int, events: Sequence[OutEvent]) -> list[dict[str, Any]]:
+    """The outbox rows of ``events``, in order: ``data`` encoded once, one staging time."""
     now = time.time()
-    rows = [
+    return [
         {"shift_id": shift_id, "topic": ev.topic, "event": ev.event, "data": orjson.dumps(ev.data), "created_at": now}
         for ev in events
     ]
-    if rows:
-        await conn.execute(_STAGE, rows)
