@@ -38,6 +38,7 @@ from app.services.relay import Relay
 from app.services.revocation import RevocationWatch
 from app.sessions import OpenSessions, SessionCache
 from app.settings import Settings
+from app.shutdown import ClosingSteps
 from app.socket_route import SocketFirst
 from app.state import AppState
 from hub.hub import Hub
@@ -118,13 +119,15 @@ def create_app(settings: Settings) -> Starlette:
             state.guest_limit = GuestRateLimit(settings.guest_requests_per_min)
             yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat, CROWDED_STATE_KEY: hub.crowded}
         finally:
-            # Reverse order: sockets first (1001, flushed), then the broker, then the database.
+            # Reverse order: sockets first (1001, flushed), then the broker, then the database; each step
+            # bounded (app.shutdown), so one resource that will not close cannot keep the process alive.
             await revocations.stop()
-            await hub.drain()
-            await notices.flush(timeout=2.0)
+            steps = ClosingSteps(hub_config.hub_drain_s)
+            await steps.run("hub drain", hub.drain(steps.deadline))
+            await steps.run("audit notices", notices.flush(timeout=2.0))
             passwords.close()
-            await stores.close()
-            await db.close()
+            await steps.run("broker and shared stores", stores.close())
+            await steps.run("database", db.close())
             if multiprocess_enabled():  # this worker's live gauges (connections) stop counting
                 prom_multiprocess.mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
             log.info("hub node %s stopped", hub_config.node_id)

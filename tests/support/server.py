@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -154,4 +155,9 @@ async def run_server(
         yield RunningServer(settings, port, server)
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 30)
+        done, _ = await asyncio.wait({task}, timeout=30)
+        if not done:  # say where the stop is stuck: the failure alone does not
+            for stuck in asyncio.all_tasks():
+                stuck.print_stack(file=sys.stderr)
+            raise TimeoutError("the server did not stop in 30 s; every task's stack is on stderr")
+        task.result()
