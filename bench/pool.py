@@ -150,5 +150,9 @@ class ClientPool:
             "publish", rate=rate, duration=duration, mode=target.mode, topic=target.topic, filler=filler
         )
 
+    async def burst(self, target: Target, n: int, first: int, filler: dict[str, Any]) -> dict[str, Any]:
+        """Publish ``n`` events now, numbered from ``first``: one window of a closed-loop publisher."""
+        return await self.publisher.call("burst", n=n, first=first, mode=target.mode, topic=target.topic, filler=filler)
+
     async def close_all(self) -> None:
         await asyncio.gather(*(w.call("close_all") for w in self.workers))

@@ -8,6 +8,7 @@ their CPU use from /proc, so a client-bound figure is flagged, not silently repo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import resource
 import sys
 import time
@@ -16,7 +17,7 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench.wsclient import Shared, WsClient
+from bench.wsclient import UNWATCHED, Shared, WsClient
 
 __all__ = ["main"]
 
@@ -125,13 +126,27 @@ class Worker:
         return out
 
     async def wait(self, cmd: dict[str, Any]) -> dict[str, Any]:
-        """Until every live socket has counted ``expect`` frames, or ``timeout``; polled, bounded."""
+        """Until every live socket has counted ``expect`` frames, or ``timeout``. Woken by the receive path when
+        the total could be enough (then checked socket by socket), so a closed-loop publisher loses no tick."""
         expect, deadline = int(cmd["expect"]), time.monotonic() + float(cmd["timeout"])
-        while time.monotonic() < deadline:
-            # The cheap total check first: a full scan of 10k sockets every tick would cost the client CPU.
-            if self.shared.total >= expect * self.shared.live and all(c.count >= expect for c in self.conns if c.alive):
-                break
-            await asyncio.sleep(0.01)
+        shared = self.shared
+        shared.woken = woken = asyncio.Event()
+        try:
+            while time.monotonic() < deadline:
+                # The cheap total check first: a full scan of 10k sockets on every frame would cost the client CPU.
+                if shared.total >= expect * shared.live:
+                    behind = sum(expect - c.count for c in self.conns if c.alive and c.count < expect)
+                    if not behind:
+                        break
+                    shared.wake_at = shared.total + behind  # the earliest the missing frames can all be here
+                else:
+                    shared.wake_at = expect * shared.live
+                woken.clear()
+                with contextlib.suppress(TimeoutError):  # a socket that closes changes ``live``: look again
+                    await asyncio.wait_for(woken.wait(), min(0.05, max(0.0, deadline - time.monotonic())))
+        finally:
+            shared.woken = None
+            shared.wake_at = UNWATCHED
         return self.stats(cmd)
 
     async def settle(self, cmd: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +195,15 @@ class Worker:
         t1 = time.monotonic()
         return {"sent": sent, "t0": t0, "t1": t1, "t_last": t_last, "stalls": stalls, "alive": conn.alive}
 
+    def burst(self, cmd: dict[str, Any]) -> dict[str, Any]:
+        """Publish ``n`` events at once, numbered from ``first`` (a closed-loop publisher's window)."""
+        conn = next((c for c in self.conns if c.alive), None)
+        if conn is None:
+            return {"sent": 0, "alive": False, "writable": False}
+        n, first = int(cmd["n"]), int(cmd["first"])
+        conn.send_many(_publish_frames(n, first, cmd["mode"] == "eio", cmd["topic"], cmd["filler"]))
+        return {"sent": n, "alive": conn.alive, "writable": conn.writable.is_set()}
+
 
 def _publish_frames(n: int, first: int, eio: bool, topic: str, filler: dict[str, Any]) -> list[bytes]:
     """``n`` ticket-sized publish commands stamped with one send time (they leave in one write)."""
@@ -210,6 +234,7 @@ async def _serve() -> None:
         "wait": worker.wait,
         "settle": worker.settle,
         "publish": worker.publish,
+        "burst": worker.burst,
     }
     while True:
         line = await reader.readline()

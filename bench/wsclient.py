@@ -26,6 +26,7 @@ __all__ = ["Shared", "WsClient", "masked_frame"]
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 _OP_CONT, _OP_TEXT, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x8, 0x9, 0xA
 _NEVER = -1  # a countdown value no frame count reaches: sampling off
+UNWATCHED = 1 << 62  # a total no run reaches: nobody waits
 
 
 def masked_frame(payload: bytes, opcode: int = _OP_TEXT) -> bytes:
@@ -46,7 +47,10 @@ def masked_frame(payload: bytes, opcode: int = _OP_TEXT) -> bytes:
 class Shared:
     """Counters of every connection of one client process (one event loop, no locking)."""
 
-    __slots__ = ("closed", "countdown", "every", "frame_bytes", "last_rx", "live", "sample_errors", "samples", "total")
+    __slots__ = (
+        "closed", "countdown", "every", "frame_bytes", "last_rx", "live", "sample_errors", "samples", "total",
+        "wake_at", "woken",
+    )  # fmt: skip
 
     def __init__(self) -> None:
         self.total = 0
@@ -58,6 +62,10 @@ class Shared:
         self.last_rx = 0.0
         self.live = 0
         self.closed: dict[int, int] = {}
+        # A waiter (the worker's ``wait``) is woken once ``total`` reaches ``wake_at``: no polling tick
+        # between a closed-loop publisher's windows.
+        self.wake_at = UNWATCHED
+        self.woken: asyncio.Event | None = None
 
     def reset(self, every: int) -> None:
         """Zero the counters; sample one frame in ``every`` (0: no sampling)."""
@@ -171,6 +179,9 @@ class WsClient(asyncio.Protocol):
             shared.total += count
             shared.last_rx = time.monotonic()
             shared.countdown = nxt - count if nxt != _NEVER else _NEVER
+            if shared.total >= shared.wake_at and shared.woken is not None:
+                shared.wake_at = UNWATCHED
+                shared.woken.set()
 
     def _slow_frame(self, b1: int, payload: bytes) -> bool:
         """Everything but a counted event: setup replies, pings, close, fragments. False: the socket is done."""

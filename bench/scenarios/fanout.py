@@ -14,6 +14,7 @@ from typing import Any
 
 from bench.measure import fmt, percentiles, render_table, wait_server_quiet
 from bench.scenarios.base import Context, Metric, Profile, Setup
+from bench.scenarios.fanout_shallow import WINDOW, shallow
 from bench.targets import Target
 
 __all__ = ["METHOD", "NAME", "headline", "run", "setup", "sizes", "table"]
@@ -31,6 +32,9 @@ METHOD = """
   Latency: at half that rate, one frame in N is decoded and `now - data.t` (publisher's `time.time()`)
   recorded; again at the same load for every target (5,000 deliveries/s, when under the target's max), which
   is the latency to compare between targets. Step-to-step noise is about ±15%; compare figures of one run.
+  Shallow batches ("≤ 8 in flight"): the open-loop max lets hundreds of events queue per socket, which a
+  server may cork into one write each; a closed-loop publisher then sends 8 events and 4 more each time every
+  subscriber has all but 4, for the same few seconds, and reports deliveries/s and publish → receive latency.
 """  # its bullet in docs/benchmarks.md's Method section
 MIN_EVENTS_PER_STEP = 3  # below this a step says nothing: stop halving
 MAX_NOISY_RETRIES = 3  # a failed step during which other processes or the hypervisor took CPU is run again
@@ -129,6 +133,12 @@ async def _one_size(target: Target, s: int, ctx: Context) -> dict[str, Any]:
         common = profile.common_deliveries / s  # the same load for every target: latencies comparable
         if common <= best["rate"]:
             result["latency_common"] = await _latency(target, s, common, ctx, base_lag)
+    await _connect(target, s, ctx)  # whatever the search left closed or behind
+    result["shallow"] = low = await shallow(target, s, FILLER, ctx, quiet_pct=QUIET_PCT)
+    ctx.say(
+        f"    ≤ {WINDOW} in flight: {fmt(low['delivered_per_s'])} deliveries/s, {low['latency_ms']} "
+        f"({low['why'] or 'ok'})"
+    )
     await ctx.pool.close_all()
     return result
 
@@ -218,6 +228,10 @@ def headline(result: dict[str, Any]) -> dict[str, Metric]:
         s, best, lat = r["subscribers"], r.get("max"), r.get("latency") or {}
         value = best["delivered_per_s"] if best else None
         out[f"fanout S={s} deliveries/s"] = Metric(value, "/s", True, r["client_bound"])
+        low = r.get("shallow") or {}
+        low_bound = bool(low.get("cpu", {}).get("client_bound"))
+        low_value = low.get("delivered_per_s") if low.get("ok") else None
+        out[f"fanout S={s} deliveries/s, ≤ {WINDOW} in flight"] = Metric(low_value, "/s", True, low_bound)
         for key, run in (("half of own max", lat), ("same load", r.get("latency_common") or {})):
             p99 = (run.get("latency_ms") or {}).get("p99")
             out[f"fanout S={s} p99 ms, {key}"] = Metric(p99, "ms", False, bool(run.get("cpu", {}).get("client_bound")))
@@ -228,23 +242,26 @@ def table(results: dict[str, dict[str, Any]]) -> str:
     rows = []
     for name, res in results.items():
         if "error" in res:
-            rows.append([name, "–", "error: " + res["error"][:60], *["–"] * 11])
+            rows.append([name, "–", "error: " + res["error"][:60], *["–"] * 13])
             continue
         for r in res["sizes"]:
             best, lat, same = r.get("max") or {}, r.get("latency") or {}, r.get("latency_common") or {}
             cpu = best.get("cpu") or {}
-            lost = sum(st["lost"] for st in (best, lat, same) if st)
+            low = r.get("shallow") or {}
+            lost = sum(st["lost"] for st in (best, lat, same, low) if st)
             rows.append(
                 [
                     name, fmt(r["subscribers"]), fmt(best.get("delivered_per_s")), fmt(best.get("rate"), 1),
-                    _ms(lat), _ms(same), fmt(r.get("idle_fanout_s", 0) * 1000, None), fmt(lost),
+                    _ms(lat), _ms(same), _shallow(low), _ms(low), fmt(r.get("idle_fanout_s", 0) * 1000, None),
+                    fmt(lost),
                     fmt(cpu.get("server_cpu_pct")), fmt(cpu.get("client_cpu_total_pct")), _bound(r),
                     fmt(r.get("event_frame_bytes")), _noisy(r), _short(r.get("limited_by", "")),
                 ]
             )  # fmt: skip
     headers = [
         "target", "subscribers", "max deliveries/s", "events/s", "p50/p99/p99.9 ms at half max",
-        "p50/p99/p99.9 ms, same load", "one event to all, idle ms", "lost", "server CPU %", "client CPU %",
+        "p50/p99/p99.9 ms, same load", f"deliveries/s, ≤ {WINDOW} in flight", f"p50/p99/p99.9 ms, ≤ {WINDOW} in flight",
+        "one event to all, idle ms", "lost", "server CPU %", "client CPU %",
         "client-bound", "frame bytes", "noisy", "next rate failed by",
     ]  # fmt: skip
     return render_table(headers, rows)
@@ -255,17 +272,25 @@ def _ms(run: dict[str, Any]) -> str:
     return " / ".join(fmt(ms.get(k), None) for k in ("p50", "p99", "p99.9")) if ms else "–"
 
 
+def _shallow(low: dict[str, Any]) -> str:
+    if not low:
+        return "–"
+    return fmt(low.get("delivered_per_s")) + ("" if low.get("ok") else f" ({_short(low.get('why', ''), 32)})")
+
+
 def _bound(r: dict[str, Any]) -> str:
     """Which figures of a size may be the client's limit: the max search, a latency run."""
     which = ["max"] if r["client_bound"] else []
-    for key, label in (("latency", "half-max latency"), ("latency_common", "same-load latency")):
+    labels = (("latency", "half-max latency"), ("latency_common", "same-load latency"), ("shallow", "shallow"))
+    for key, label in labels:
         which += [label] if (r.get(key) or {}).get("cpu", {}).get("client_bound") else []
     return "CLIENT-BOUND: " + " + ".join(which) if which else "no"
 
 
 def _noisy(r: dict[str, Any]) -> str:
     """Which reported figures were measured while other processes or the hypervisor took CPU."""
-    which = [k for k in ("max", "latency", "latency_common") if (r.get(k) or {}).get("cpu", {}).get("noisy")]
+    keys = ("max", "latency", "latency_common", "shallow")
+    which = [k for k in keys if (r.get(k) or {}).get("cpu", {}).get("noisy")]
     return ", ".join(which) or "no"
 
 

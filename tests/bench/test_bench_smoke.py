@@ -54,6 +54,10 @@ def _check_fanout(result: dict[str, Any]) -> None:
     assert 0 < latency["latency_ms"]["p50"] <= latency["latency_ms"]["p99"] <= latency["latency_ms"]["p99.9"]
     same_load = size["latency_common"]
     assert same_load["n_samples"] > 0 and same_load["lost"] == 0 and same_load["latency_ms"]["p99"] > 0
+    shallow = size["shallow"]  # the closed loop: every event at every subscriber, never more than 8 in flight
+    assert shallow["ok"], shallow["why"]
+    assert shallow["delivered"] == shallow["expected"] == shallow["published"] * size["subscribers"] > 0
+    assert shallow["rounds"] > 0 and shallow["delivered_per_s"] > 0 and shallow["latency_ms"]["p99"] > 0
 
 
 def _check_idle(result: dict[str, Any]) -> None:
