@@ -21,11 +21,18 @@ from app.passwords import Argon2Params, PasswordHashing
 from app.seed import DEMO_PASSWORD, seed
 from app.settings import Settings
 from tests.support.backends import BACKEND, PostgresDatabases
-from tests.support.server import RunningServer, run_server
+from tests.support.server import OVERRUNS, RunningServer, run_server
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "hub(**settings): override Settings fields for the test's server")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if OVERRUNS.seen:
+        terminalreporter.write_sep("-", "server shutdown steps that overran (left behind: app/shutdown.py)")
+        for line in OVERRUNS.seen:
+            terminalreporter.write_line(line)
 
 
 def service_url(name: str) -> str | None:
