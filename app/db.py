@@ -47,20 +47,20 @@ class Database:
         # connection (tests/e2e/test_database_reconnect.py).
         kwargs: dict[str, Any] = {"pool_pre_ping": False}
         kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout_s)
-        if is_sqlite(url):
+        self.url = url
+        self._sqlite = sqlite = is_sqlite(url)
+        if sqlite:
             kwargs["connect_args"] = {"timeout": timeout_s}
         else:
             kwargs["connect_args"] = {"timeout": timeout_s, "command_timeout": timeout_s}
-        self.url = url
-        self._sqlite = is_sqlite(url)
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
-        if is_sqlite(url):
+        if sqlite:
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
         self.session = async_sessionmaker(self.engine, class_=AsyncSession, expire_on_commit=False)
         # Postgres: a small pool of its own for per-shift advisory locks (app.services.serial), so lock holders
         # never compete with request sessions for a connection.
         self.lock_engine: AsyncEngine | None = None
-        if not is_sqlite(url):
+        if not sqlite:
             lock_settings = {
                 "idle_in_transaction_session_timeout": str(LOCK_IDLE_S * 1000),
                 "lock_timeout": str(LOCK_WAIT_S * 1000),

@@ -13,14 +13,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, insert
+from sqlalchemy import insert
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlmodel import SQLModel
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from app.models.outbox import OutboxEvent
+from app.models.tables import table_of
 
-__all__ = ["OutEvent", "row_of", "stage", "stage_now", "table_of"]
+__all__ = ["OutEvent", "stage", "stage_now"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +33,6 @@ class OutEvent:
 def stage(session: AsyncSession, shift_id: int, events: Sequence[OutEvent]) -> None:
     """Add ``events`` to the session's transaction, in order; the caller holds the shift's lock and commits."""
     session.add_all(OutboxEvent(**row) for row in _rows(shift_id, events))
-
-
-def table_of(model: type[SQLModel]) -> Table:
-    """The Core table of a SQLModel table class, for statements that skip the unit of work."""
-    table = model.__table__  # type: ignore[attr-defined]
-    assert isinstance(table, Table)
-    return table
-
-
-def row_of(instance: SQLModel) -> dict[str, Any]:
-    """An instance's column values for a Core INSERT (an id still None is left to the database)."""
-    table = table_of(type(instance))
-    values = {c.name: getattr(instance, c.name) for c in table.columns}
-    return {name: value for name, value in values.items() if value is not None or not table.c[name].primary_key}
 
 
 _STAGE = insert(table_of(OutboxEvent))

@@ -25,8 +25,9 @@ from app.codes import ErrorCode
 from app.errors import ApiError
 from app.models import IdempotencyRecord, MenuItem, Order, OrderLine, OrderStatusChange, Shift, utcnow
 from app.models.order import OrderCreate, OrderLineIn
+from app.models.tables import row_of, table_of
 from app.security import AccessClaims
-from app.services.events import OutEvent, row_of, stage_now, table_of
+from app.services.events import OutEvent, stage_now
 from app.services.shift_menu import sellable_items
 from app.services.stock import alert_event, decrement
 

@@ -26,7 +26,7 @@ from sqlmodel import select
 from app.db import Database
 from app.metrics import OutboxMetrics
 from app.models.outbox import OutboxEvent
-from app.services.events import table_of
+from app.models.tables import table_of
 from app.services.serial import ShiftLocks
 from hub.broker.base import BrokerUnavailable
 from hub.errors import ProtocolError
