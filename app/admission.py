@@ -21,7 +21,7 @@ _RETRY_AFTER_S = "1"
 
 
 class AdmissionMiddleware:
-    """Pure ASGI (conventions §10): only ``/api/`` requests count; health, metrics and pages always pass."""
+    """Pure ASGI: only ``/api/`` requests count; health, metrics and pages always pass."""
 
     def __init__(self, app: ASGIApp, *, limit: int, refused: Counter) -> None:
         """``limit``: requests in progress at once (0: no limit); ``refused``: the counter of refusals."""

@@ -1,4 +1,4 @@
-"""``create_app(settings)``: the Starlette app; its lifespan builds and closes every resource (conventions §7)."""
+"""``create_app(settings)``: the Starlette app; its lifespan builds and closes every resource."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Pure-ASGI HTTP middleware: request id in and out, access log, request metrics (conventions §10); NUL refusal."""
+"""Pure-ASGI HTTP middleware: request id in and out, access log, request metrics; NUL refusal."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""All configuration, read once from the environment at the edge and passed down (conventions §6)."""
+"""All configuration, read once from the environment at the edge and passed down."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Everything the lifespan builds, passed to routes through one typed accessor (conventions §7)."""
+"""Everything the lifespan builds, passed to routes through one typed accessor."""
 
 from __future__ import annotations
 

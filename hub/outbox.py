@@ -1,4 +1,4 @@
-"""A connection's bounded outbound queue (conventions §8).
+"""A connection's bounded outbound queue.
 
 The publisher never waits: ``offer`` either queues the frame or reports
 ``Overflow``. Conflated frames (GPS) replace the pending frame of the same key,

@@ -1,6 +1,6 @@
 """Subscribing and unsubscribing a connection (protocol.md §2.2): reply, replay or snapshot, then live.
 
-Race fix (conventions §9): live publications are buffered for the new subscriber *before*
+Race fix: live publications are buffered for the new subscriber *before*
 history or a snapshot is read; the buffer is merged in, then the subscriber goes live with no
 await in between, so nothing slips through and nothing arrives twice.
 

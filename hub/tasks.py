@@ -1,4 +1,4 @@
-"""Background tasks with a strong reference and a loud death (conventions §13)."""
+"""Background tasks with a strong reference and a loud death."""
 
 from __future__ import annotations
 

@@ -29,60 +29,13 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from hub.broker.base import Broker, BrokerEventHandler, BrokerUnavailable
+from hub.broker.redis_scripts import PUBLISH, READ, entry_of
 from hub.history import HistoryResult, Publication, new_epoch
 from hub.protocol.commands import Position
 
 __all__ = ["RedisBroker", "redis_client"]
 
 log = logging.getLogger("hub.broker.redis")
-
-# KEYS: meta hash, history list. ARGV: epoch if new, header, data, history size (0: none), ttl, channel,
-# guard (-1: none). A guard not above the topic's last one is a repeat: nothing is done, seq -1 returned.
-_PUBLISH = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch)
-end
-local guard = tonumber(ARGV[7])
-if guard >= 0 then
-  if guard <= tonumber(redis.call('HGET', KEYS[1], 'guard') or '-1') then
-    return {-1, epoch}
-  end
-  redis.call('HSET', KEYS[1], 'guard', ARGV[7])
-end
-local seq = redis.call('HINCRBY', KEYS[1], 'seq', 1)
-local entry = seq .. '\\n' .. ARGV[2] .. '\\n' .. ARGV[3]
-local size = tonumber(ARGV[4])
-if size > 0 then
-  redis.call('RPUSH', KEYS[2], entry)
-  redis.call('LTRIM', KEYS[2], -size, -1)
-  redis.call('EXPIRE', KEYS[2], ARGV[5])
-end
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('PUBLISH', ARGV[6], epoch .. '\\n' .. entry)
-return {seq, epoch}
-"""
-
-# KEYS: meta hash, history list. ARGV: epoch if new, ttl, after (-1: no history). Returns seq, epoch, entries...
-# Entries are contiguous in seq, so the ones after ``after`` are the list's last (seq - after): no full read.
-_READ = """
-local epoch = redis.call('HGET', KEYS[1], 'epoch')
-if not epoch then
-  epoch = ARGV[1]
-  redis.call('HSET', KEYS[1], 'epoch', epoch, 'seq', 0)
-  redis.call('EXPIRE', KEYS[1], ARGV[2])
-end
-local seq = tonumber(redis.call('HGET', KEYS[1], 'seq') or '0')
-local out = {seq, epoch}
-local after = tonumber(ARGV[3])
-if after >= 0 and seq > after then
-  for _, entry in ipairs(redis.call('LRANGE', KEYS[2], after - seq, -1)) do
-    table.insert(out, entry)
-  end
-end
-return out
-"""
 
 
 class RedisBroker:
@@ -105,8 +58,8 @@ class RedisBroker:
         self._ttl = max(1, int(history_ttl_s) + 60)  # keys outlive their newest entry by a minute
         self._ns = self.namespace = namespace
         self._retry_s = retry_s
-        self._publish = self._redis.register_script(_PUBLISH)
-        self._read = self._redis.register_script(_READ)
+        self._publish = self._redis.register_script(PUBLISH)
+        self._read = self._redis.register_script(READ)
         self._handler: BrokerEventHandler | None = None
         self._topics: set[str] = set()
         self._pubsub: PubSub | None = None
@@ -132,7 +85,7 @@ class RedisBroker:
 
     @property
     def redis(self) -> Redis:
-        """The process's one connection pool: presence and positions share it (issue 6)."""
+        """The process's one connection pool: presence and positions share it."""
         return self._redis
 
     # ---- keys ----
@@ -234,7 +187,7 @@ class RedisBroker:
         if after is None:
             return HistoryResult((), top)
         horizon = time.time() - self._ttl_s
-        pubs = [p for p in (_entry(topic, top.epoch, e) for e in reply[2:]) if p.seq > after and p.ts >= horizon]
+        pubs = [p for p in (entry_of(topic, top.epoch, e) for e in reply[2:]) if p.seq > after and p.ts >= horizon]
         return HistoryResult(pubs, top)
 
     async def position(self, topic: str) -> Position:
@@ -332,18 +285,11 @@ class RedisBroker:
         if self._handler is None or not channel.startswith(prefix):
             return
         epoch, _, entry = payload.partition(b"\n")
-        self._handler(_entry(channel[len(prefix) :], epoch.decode(), entry))
+        self._handler(entry_of(channel[len(prefix) :], epoch.decode(), entry))
 
 
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _entry(topic: str, epoch: str, entry: bytes) -> Publication:
-    """``seq \\n [ts, event, key] \\n data`` (orjson never writes a raw newline)."""
-    seq, header, data = entry.split(b"\n", 2)
-    ts, event, key = orjson.loads(header)
-    return Publication(topic, int(seq), epoch, event, data, float(ts), key)
 
 
 def redis_client(url: str) -> Redis:

@@ -1,7 +1,7 @@
 """Where the latest position of every driver lives, and its recent trail (protocol.md §2.4 ``gps:``, §4 drivers).
 
 ``record`` is synchronous and never blocks the ingest path: the memory store applies it
-at once; a networked store (Redis, issue 6) may queue and write in batches. Reads are
+at once; a networked store (Redis) may queue and write in batches. Reads are
 async. Positions older than the store's TTL are neither listed nor kept.
 """
 
