@@ -2,7 +2,7 @@
 
 The connection talks upward only through :class:`ConnectionHost`, a small Protocol it defines
 (authenticate, admit, welcome, opened, inline, run, closed); what every connection of a node
-shares comes in one :class:`ConnectionKit`. It never holds the node itself.
+shares comes in one :class:`~hub.connection_kit.ConnectionKit`. It never holds the node itself.
 
 The reader owns the lifecycle; the sender is the only writer. Everything else (fan-out,
 replies, closes requested by other tasks) goes through :meth:`Connection.push` and
@@ -17,44 +17,27 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from hub.auth import Principal
 from hub.codes import CloseCode, ErrorCode
-from hub.config import HubConfig
+from hub.connection_kit import ConnectionKit, disconnect_labels
 from hub.errors import CloseConnection, HubError, ProtocolError
-from hub.metrics import HubMetrics
 from hub.protocol import frames
 from hub.protocol.commands import Command, CommandId, Device, Hello
 from hub.protocol.session import OPEN, RateDecision, RateLimiter, Session
-from hub.protocol.table import CommandTable
-from hub.sender import Corker, Sender, SendStats
-from hub.tasks import TaskSet
+from hub.sender import Sender
 from hub.transport import FrameTransport
 from hub.wire.frames import text_frame
 
-__all__ = ["Connection", "ConnectionHost", "ConnectionKit", "disconnect_labels"]
+__all__ = ["Connection", "ConnectionHost"]
 
 log = logging.getLogger("hub.connection")
 _BACKLOG_PAUSE = 64  # commands queued behind a running one before the socket stops being read
-_PEER_CODES = frozenset({1000, 1001, 1005, 1006, *(int(c) for c in CloseCode)})
 
 
 class _Gone(Exception):
     """The peer went away before the handshake ended."""
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionKit:
-    """What every connection of a node shares, handed in once (not reached through a parent)."""
-
-    config: HubConfig
-    commands: CommandTable
-    corker: Corker
-    stats: SendStats
-    tasks: TaskSet
-    metrics: HubMetrics
 
 
 class ConnectionHost(Protocol):
@@ -356,18 +339,3 @@ class Connection:
         else:
             await self.sender.wait_closed(1.0)
         await self.host.closed(self, *disconnect_labels(self.sender.close_request, self.peer_code))
-
-
-def disconnect_labels(close_request: tuple[CloseCode, str] | None, peer_code: int | None) -> tuple[str, str]:
-    """``hub_disconnects_total`` labels: the close code, and who closed (``server`` or ``client``).
-
-    Codes the server's own framing decides (1007, 1009, 4408) reach the connection as the "peer"
-    code; they are the server's. Peer codes outside a known set are ``other`` (bounded labels).
-    """
-    if close_request is not None:
-        return str(int(close_request[0])), "server"
-    if peer_code in (1002, 1007, 1009, int(CloseCode.TIMEOUT)):
-        return str(peer_code), "server"
-    if peer_code in _PEER_CODES:
-        return str(peer_code), "client"
-    return "other", "client"

@@ -33,7 +33,8 @@ from hub.broker.base import Broker, BrokerUnavailable
 from hub.codes import CloseCode, ErrorCode
 from hub.commands import CommandHandlers, InlineHandler
 from hub.config import HubConfig
-from hub.connection import Connection, ConnectionKit
+from hub.connection import Connection
+from hub.connection_kit import ConnectionKit
 from hub.continuity import Continuity
 from hub.fanout import Fanout
 from hub.history import Publication

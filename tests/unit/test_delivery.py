@@ -13,7 +13,8 @@ from prometheus_client import CollectorRegistry
 from hub.auth import Principal
 from hub.codes import CloseCode
 from hub.config import HubConfig
-from hub.connection import Connection, ConnectionKit
+from hub.connection import Connection
+from hub.connection_kit import ConnectionKit
 from hub.fanout import Fanout
 from hub.history import Publication
 from hub.metrics import HubMetrics
