@@ -143,7 +143,8 @@ class Worker:
                     shared.wake_at = expect * shared.live
                 woken.clear()
                 with contextlib.suppress(TimeoutError):  # a socket that closes changes ``live``: look again
-                    await asyncio.wait_for(woken.wait(), min(0.05, max(0.0, deadline - time.monotonic())))
+                    async with asyncio.timeout(min(0.05, max(0.0, deadline - time.monotonic()))):  # no task per wait
+                        await woken.wait()
         finally:
             shared.woken = None
             shared.wake_at = UNWATCHED
