@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -21,6 +20,7 @@ from app.backends import backends, shift_locks
 from app.db import Database
 from app.devices import DbDevices
 from app.errors import exception_handlers
+from app.gc_policy import settle_heap
 from app.gps.command import GPS_SPEC
 from app.gps.ingest import GpsIngest, GpsMetrics
 from app.gps.topics import gps_families
@@ -107,10 +107,7 @@ def create_app(settings: Settings) -> Starlette:
             reconcile = guest_reconcile.run_periodically(db, locks, relay, settings.guest_reconcile_s)
             hub.spawn(reconcile, name="guest-reconcile")
         await _say_when_nobody_can_log_in(db)
-        # Everything built so far (modules, ORM mappers, settings) lives as long as the process: move it out of
-        # the collector's sight so full collections only walk what requests and sockets create (shorter pauses).
-        gc.collect()
-        gc.freeze()
+        settle_heap()
         log.info(
             "hub node %s ready (env=%s, broker=%s)", hub_config.node_id, settings.env, settings.broker_url or "memory"
         )
