@@ -23,7 +23,7 @@ from bench.lines import serve_lines
 from bench.measure import percentiles
 from bench.orderload import Tablet, place_orders
 from bench.worker import raise_nofile
-from bench.wsclient import Shared
+from bench.wscounters import Shared
 
 __all__ = ["ITEMS", "main"]
 

@@ -21,7 +21,9 @@ import uvloop
 from bench.httpclient import HttpPool
 from bench.lines import serve_lines
 from bench.worker import raise_nofile
-from bench.wsclient import Shared, WsClient, masked_frame
+from bench.wsclient import WsClient
+from bench.wscounters import Shared
+from bench.wsframe import masked_frame
 
 __all__ = ["Driver", "main"]
 

@@ -28,7 +28,8 @@ import uvloop
 from bench.httpclient import HttpError, HttpPool
 from bench.lines import serve_lines
 from bench.worker import raise_nofile
-from bench.wsclient import Shared, WsClient
+from bench.wsclient import WsClient
+from bench.wscounters import Shared
 
 __all__ = ["Logins", "PingTablet", "Pinger", "address", "is_wrong", "main"]
 

@@ -25,7 +25,8 @@ from bench.httpclient import HttpError, HttpPool
 from bench.lines import serve_lines
 from bench.measure import percentiles
 from bench.worker import raise_nofile
-from bench.wsclient import Shared, WsClient
+from bench.wsclient import WsClient
+from bench.wscounters import Shared
 
 __all__ = ["ITEMS", "Answer", "Tablet", "main", "open_loop", "place_orders"]
 

@@ -26,7 +26,8 @@ from bench.httpclient import HttpError, HttpPool
 from bench.lines import serve_lines
 from bench.measure import percentiles
 from bench.worker import raise_nofile
-from bench.wsclient import Shared, WsClient
+from bench.wsclient import WsClient
+from bench.wscounters import Shared
 from hub_client.reconnect import Action, Backoff, after_close
 
 __all__ = ["StormTablet", "main"]

@@ -17,7 +17,8 @@ from typing import Any
 import orjson
 import uvloop
 
-from bench.wsclient import UNWATCHED, Shared, WsClient
+from bench.wsclient import WsClient
+from bench.wscounters import UNWATCHED, Shared
 
 __all__ = ["main"]
 

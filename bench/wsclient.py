@@ -15,66 +15,15 @@ import asyncio
 import base64
 import hashlib
 import os
-import random
 import time
 from typing import Any, cast
 
 import orjson
 
-__all__ = ["Shared", "WsClient", "masked_frame"]
+from bench.wscounters import NEVER, UNWATCHED, Shared
+from bench.wsframe import GUID, OP_CLOSE, OP_CONT, OP_PING, OP_PONG, OP_TEXT, masked_frame
 
-_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-_OP_CONT, _OP_TEXT, _OP_CLOSE, _OP_PING, _OP_PONG = 0x0, 0x1, 0x8, 0x9, 0xA
-_NEVER = -1  # a countdown value no frame count reaches: sampling off
-UNWATCHED = 1 << 62  # a total no run reaches: nobody waits
-
-
-def masked_frame(payload: bytes, opcode: int = _OP_TEXT) -> bytes:
-    """A client→server frame: clients must mask (RFC 6455 §5.3); XOR done as one big-int operation."""
-    n = len(payload)
-    if n < 126:
-        header = bytes((0x80 | opcode, 0x80 | n))
-    elif n < 65536:
-        header = bytes((0x80 | opcode, 0x80 | 126)) + n.to_bytes(2, "big")
-    else:
-        header = bytes((0x80 | opcode, 0x80 | 127)) + n.to_bytes(8, "big")
-    key = random.getrandbits(32).to_bytes(4, "big")
-    mask = (key * ((n >> 2) + 1))[:n]
-    body = (int.from_bytes(payload, "little") ^ int.from_bytes(mask, "little")).to_bytes(n, "little")
-    return header + key + body
-
-
-class Shared:
-    """Counters of every connection of one client process (one event loop, no locking)."""
-
-    __slots__ = (
-        "closed", "countdown", "every", "frame_bytes", "last_rx", "live", "sample_errors", "samples", "total",
-        "wake_at", "woken",
-    )  # fmt: skip
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.every = 0
-        self.countdown = _NEVER
-        self.samples: list[float] = []
-        self.sample_errors = 0
-        self.frame_bytes = 0
-        self.last_rx = 0.0
-        self.live = 0
-        self.closed: dict[int, int] = {}
-        # A waiter (the worker's ``wait``) is woken once ``total`` reaches ``wake_at``: no polling tick
-        # between a closed-loop publisher's windows.
-        self.wake_at = UNWATCHED
-        self.woken: asyncio.Event | None = None
-
-    def reset(self, every: int) -> None:
-        """Zero the counters; sample one frame in ``every`` (0: no sampling)."""
-        self.total = 0
-        self.every = every
-        self.countdown = every if every > 0 else _NEVER
-        self.samples = []
-        self.sample_errors = 0
-        self.last_rx = 0.0
+__all__ = ["WsClient"]
 
 
 class WsClient(asyncio.Protocol):
@@ -178,7 +127,7 @@ class WsClient(asyncio.Protocol):
             self.count += count
             shared.total += count
             shared.last_rx = time.monotonic()
-            shared.countdown = nxt - count if nxt != _NEVER else _NEVER
+            shared.countdown = nxt - count if nxt != NEVER else NEVER
             if shared.total >= shared.wake_at and shared.woken is not None:
                 shared.wake_at = UNWATCHED
                 shared.woken.set()
@@ -186,7 +135,7 @@ class WsClient(asyncio.Protocol):
     def _slow_frame(self, b1: int, payload: bytes) -> bool:
         """Everything but a counted event: setup replies, pings, close, fragments. False: the socket is done."""
         op = b1 & 0x0F
-        if op == _OP_TEXT or op == _OP_CONT:
+        if op == OP_TEXT or op == OP_CONT:
             if not self.live:
                 self._setup_frame(payload)
             elif self.mode == "eio" and len(payload) == 1:
@@ -194,16 +143,16 @@ class WsClient(asyncio.Protocol):
             elif b1 & 0x80:  # the last fragment of a fragmented message: one message
                 self.count += 1
                 self.shared.total += 1
-        elif op == _OP_PING:
-            self._send(payload, _OP_PONG)
-        elif op == _OP_CLOSE:
+        elif op == OP_PING:
+            self._send(payload, OP_PONG)
+        elif op == OP_CLOSE:
             self._on_close(payload)
             return False
         return True
 
     # ---- sending ----
 
-    def _send(self, payload: bytes, opcode: int = _OP_TEXT) -> None:
+    def _send(self, payload: bytes, opcode: int = OP_TEXT) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(masked_frame(payload, opcode))
 
@@ -218,7 +167,7 @@ class WsClient(asyncio.Protocol):
     def close(self) -> None:
         """Send a close frame 1000 and drop the socket."""
         if self.transport is not None and not self.transport.is_closing():
-            self._send((1000).to_bytes(2, "big"), _OP_CLOSE)
+            self._send((1000).to_bytes(2, "big"), OP_CLOSE)
             self.transport.close()
 
     # ---- setup phase (a few frames per connection: decoding them all is fine) ----
@@ -231,7 +180,7 @@ class WsClient(asyncio.Protocol):
                 self._abort("oversized upgrade response")
             return b""
         self._buf = b""
-        accept = base64.b64encode(hashlib.sha1(self._key + _GUID).digest())
+        accept = base64.b64encode(hashlib.sha1(self._key + GUID).digest())
         if not head.startswith(b"HTTP/1.1 101") or accept not in head:
             self._abort(f"upgrade refused: {head[:80]!r}")
             return b""
@@ -324,7 +273,7 @@ class WsClient(asyncio.Protocol):
     def _on_close(self, payload: bytes) -> None:
         code = int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
         self.shared.closed[code] = self.shared.closed.get(code, 0) + 1
-        self._send(payload[:2], _OP_CLOSE)
+        self._send(payload[:2], OP_CLOSE)
         if self.transport is not None:
             self.transport.close()
         self._fail(ConnectionError(f"closed {code} by the server"))

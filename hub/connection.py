@@ -23,9 +23,10 @@ from hub.auth import Principal
 from hub.codes import CloseCode, ErrorCode
 from hub.connection_kit import ConnectionKit, disconnect_labels
 from hub.errors import CloseConnection, HubError, ProtocolError
+from hub.intake import Intake
 from hub.protocol import frames
 from hub.protocol.commands import Command, CommandId, Device, Hello
-from hub.protocol.session import OPEN, RateDecision, RateLimiter, Session
+from hub.protocol.session import OPEN
 from hub.sender import Sender
 from hub.transport import FrameTransport
 from hub.wire.frames import text_frame
@@ -86,8 +87,7 @@ class Connection:
         self.kit = kit
         self.log = logging.LoggerAdapter(log, {"conn_id": conn_id})
         cfg = kit.config
-        self.session = Session(max_invalid_frames=cfg.max_invalid_frames)
-        self.limiter = RateLimiter(cfg.commands_per_s, cfg.abuse_factor)
+        self.intake = Intake(kit, self.push_error)
         self.sender = Sender(
             name=conn_id,
             transport=transport,
@@ -165,28 +165,14 @@ class Connection:
         if isinstance(data, int):
             self.peer_code = data
             raise _Gone
-        bad = CloseCode.PROTOCOL_VIOLATION
-        if isinstance(data, bytes):
-            self._count("invalid")
-            raise CloseConnection(bad, "first frame must be a JSON hello", error=ErrorCode.BAD_REQUEST)
-        try:
-            command = self.kit.commands.decode(data, now=time.time())
-        except ProtocolError as exc:
-            self._count("invalid")
-            raise CloseConnection(bad, exc.message, error=ErrorCode.BAD_REQUEST, command_id=exc.command_id) from None
-        self._count(self.kit.commands.label(command))
-        if not isinstance(command, Hello):
-            raise CloseConnection(
-                bad, "first frame must be a hello", error=ErrorCode.BAD_REQUEST, command_id=command.id
-            )
-        return command
+        return self.intake.hello(data)
 
     async def _open(self, hello: Hello) -> None:
         async with self.host.admitting():  # raises CloseConnection 1013 when no slot comes free in time
             principal = await self.host.authenticate(hello.token, hello.id, hello.credential)
             self.principal, self.device = principal, hello.device
             await self.host.admit(self)
-        self.session.transition(OPEN)
+        self.intake.session.transition(OPEN)
         self.push(self.host.welcome(self, hello.id))
         self.transport.on_drain(self.drain)
         self.transport.on_stall(self.sender.stalled)
@@ -205,7 +191,7 @@ class Connection:
             if isinstance(data, int):
                 self.peer_code = data
                 return
-            command = self._accept(data, isinstance(data, str))
+            command = self.intake.accept(data, isinstance(data, str))
             if command is not None:
                 await self._run(command)
 
@@ -220,7 +206,7 @@ class Connection:
                 self.transport.pause_reading()
             return
         try:
-            command = self._accept(data, text)
+            command = self.intake.accept(data, text)
             if command is None:
                 return
             inline = self.host.inline(command)
@@ -256,7 +242,7 @@ class Connection:
                 next_command = None
                 while backlog and next_command is None:
                     data, text = backlog.popleft()
-                    next_command = self._accept(data, text)
+                    next_command = self.intake.accept(data, text)
                 if len(backlog) < _BACKLOG_PAUSE // 2:
                     self.transport.resume_reading()
                 if next_command is None:
@@ -279,29 +265,6 @@ class Connection:
 
     # ---- commands ----
 
-    def _accept(self, data: str | bytes, text: bool) -> Command | None:
-        """Decode, count and rate-limit one frame; None when it gets an error instead of a run.
-
-        Raises:
-            CloseConnection: 4400 after too many invalid frames, 4429 on sustained abuse.
-        """
-        now = time.time()
-        table = self.kit.commands
-        try:
-            if not text:
-                raise frames.binary_frame_error()
-            command = table.decode(data, now=now)
-        except ProtocolError as exc:
-            self._count("invalid")
-            self.push_error(exc.code, exc.message, exc.command_id)
-            self.session.invalid_frame()  # protocol.md §2.5: the 21st invalid frame in a row closes 4400
-            return None
-        self.session.valid_frame()
-        self._count(table.label(command))
-        if table.counted(command) and not self._within_rate(now, command):
-            return None
-        return command
-
     async def _run(self, command: Command) -> None:
         try:
             await self.host.run(self, command)
@@ -314,20 +277,6 @@ class Connection:
         except Exception:
             self.log.exception("command %s failed", type(command).__name__)
             self.push_error(ErrorCode.INTERNAL, "internal error", command.id)
-
-    def _count(self, label: str) -> None:
-        received = self.kit.stats.received  # folded into hub_frames_received_total each second
-        received[label] = received.get(label, 0) + 1
-
-    def _within_rate(self, now: float, command: Command) -> bool:
-        decision = self.limiter.check(now)  # raises CloseConnection 4429 on sustained abuse
-        if decision is RateDecision.ALLOW:
-            return True
-        self.kit.metrics.dropped_frames.labels("rate_limit").inc()
-        if decision is RateDecision.REJECT:
-            limit = self.kit.config.commands_per_s
-            self.push_error(ErrorCode.RATE_LIMITED, f"over {limit:g} commands per second", command.id)
-        return False
 
     async def _close(self, exc: CloseConnection) -> None:
         self._close_soon(exc)

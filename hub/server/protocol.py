@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections import deque
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -28,6 +27,7 @@ from hub.codes import CloseCode, RfcCloseCode
 from hub.server.asgi import AsgiBridge
 from hub.server.handshake import MAX_REQUEST_BYTES, Handshake
 from hub.server.heartbeat import PING_FRAME, Heartbeat
+from hub.server.inbox import Inbox, Message
 from hub.wire import CLOSED, OPEN, BinaryMessage, Close, Failure, ServerConnection, TextMessage
 
 __all__ = ["CROWDED_STATE_KEY", "HEARTBEAT_STATE_KEY", "HubWebSocketProtocol"]
@@ -35,13 +35,12 @@ __all__ = ["CROWDED_STATE_KEY", "HEARTBEAT_STATE_KEY", "HubWebSocketProtocol"]
 log = logging.getLogger("hub.server")
 
 HEARTBEAT_STATE_KEY = "hub.heartbeat"
-CROWDED_STATE_KEY = "hub.crowded"
-_RETRY_AFTER = ((b"Retry-After", b"1"),)
-"""Lifespan state: a ``() -> bool`` saying the node takes no new socket now (the upgrade is answered 503)."""
 """Lifespan state key of the process's :class:`~hub.server.heartbeat.Heartbeat` (set by the application)."""
+CROWDED_STATE_KEY = "hub.crowded"
+"""Lifespan state: a ``() -> bool`` saying the node takes no new socket now (the upgrade is answered 503)."""
+_RETRY_AFTER = ((b"Retry-After", b"1"),)
 
 _CLOSE_TIMEOUT_S = 5.0  # how long the peer has to take what is buffered and answer our close frame
-_INBOX_LIMIT = 64  # messages held for ``receive()`` before reading pauses (before the hub detaches)
 
 OnFrame = Callable[[bytes, bool], None]
 OnLost = Callable[[int], None]
@@ -70,8 +69,7 @@ class HubWebSocketProtocol(asyncio.Protocol):
         self.open = False  # the 101 was sent
         self.lost = False
         self._request = bytearray()
-        self._inbox: deque[bytes | str | int] = deque()
-        self._inbox_waiter: asyncio.Future[None] | None = None
+        self._inbox = Inbox(self.loop, self.pause_reading, self.resume_reading)
         self._on_frame: OnFrame | None = None
         self._on_lost: OnLost | None = None
         self._lost_code: int | None = None
@@ -125,12 +123,12 @@ class HubWebSocketProtocol(asyncio.Protocol):
                 if on_frame is not None:
                     on_frame(event.data, True)
                 else:
-                    self._hold(bytes(event.data).decode())  # valid UTF-8: the framing checked it
+                    self._inbox.hold(bytes(event.data).decode())  # valid UTF-8: the framing checked it
             elif isinstance(event, BinaryMessage):
                 if on_frame is not None:
                     on_frame(bytes(event.data), False)
                 else:
-                    self._hold(bytes(event.data))
+                    self._inbox.hold(bytes(event.data))
             elif isinstance(event, Close):
                 self._lost_code = event.code if event.code is not None else 1005
             elif isinstance(event, Failure):
@@ -181,30 +179,15 @@ class HubWebSocketProtocol(asyncio.Protocol):
             self.transport.write(data)
             self.transport.close()
 
-    # ---- messages to the application ----
+    # ---- messages to the application (before the hub detaches: the inbox; after: callbacks) ----
 
-    def _hold(self, message: bytes | str | int) -> None:
-        """Before the hub detaches (hello), messages wait here for ``receive()``; a flood pauses reading."""
-        self._inbox.append(message)
-        waiter = self._inbox_waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-        if len(self._inbox) >= _INBOX_LIMIT:
-            self.pause_reading()
-
-    async def next_message(self) -> bytes | str | int:
+    async def next_message(self) -> Message:
         """The next message for the application, or an ``int`` close code once the socket is gone."""
-        while not self._inbox:  # the socket's end arrives here too, as an int (see ``_ended``)
-            self._inbox_waiter = self.loop.create_future()
-            await self._inbox_waiter
-        message = self._inbox.popleft()
-        if len(self._inbox) < _INBOX_LIMIT // 2:
-            self.resume_reading()
-        return message
+        return await self._inbox.next()
 
     def detach(self, on_frame: OnFrame, on_lost: OnLost) -> None:
         """After ``hello``: every message is a call, and no task waits per idle connection."""
-        held, self._inbox = self._inbox, deque()
+        held = self._inbox.take_all()
         self._on_frame, self._on_lost = on_frame, on_lost
         for message in held:  # what arrived before the switch, in order
             if isinstance(message, int):
@@ -220,7 +203,7 @@ class HubWebSocketProtocol(asyncio.Protocol):
         if on_lost is not None:
             on_lost(code)
             return
-        self._hold(code)
+        self._inbox.hold(code)
 
     # ---- writing ----
 
