@@ -24,8 +24,10 @@ $(VENV)/.installed-dev: requirements-dev.txt $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-dev.txt
 	touch $@
 
-$(VENV)/.installed-bench: requirements-bench.txt $(VENV)/.installed
+$(VENV)/.installed-bench: requirements-bench.txt bench/peers/node/package-lock.json $(VENV)/.installed
 	$(PY) -m pip install -q -r requirements-bench.txt
+	if command -v npm >/dev/null; then npm ci --prefix bench/peers/node --no-audit --no-fund --silent; \
+	else echo "npm not found: make bench leaves out the Node ws peer"; fi
 	touch $@
 
 migrate: $(VENV)/.installed

@@ -15,7 +15,7 @@ from bench.cluster import Services
 from bench.measure import fmt
 from bench.runner import Options, run
 from bench.scenarios import SCENARIOS
-from bench.targets import TARGETS
+from bench.targets import TARGETS, missing
 
 _POSTGRES = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 _REDIS = "redis://127.0.0.1:6379/0"
@@ -40,12 +40,20 @@ def _command(generated_by: str, argv: list[str]) -> str:
     return f"`{generated_by}` (`{direct}`)" if generated_by else f"`{direct}`"
 
 
+def _runnable_targets() -> tuple[str, ...]:
+    """Every target whose software is installed; a peer that is not is named and left out (not an error)."""
+    for name in TARGETS:
+        if (why := missing(name)) is not None:
+            print(f"bench: leaving out the {name} peer: {why}", file=sys.stderr)
+    return tuple(name for name in TARGETS if missing(name) is None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench", description="FusionX hub benchmarks vs two peers")
+    parser = argparse.ArgumentParser(prog="python -m bench", description="FusionX hub benchmarks vs its peers")
     parser.add_argument("--full", action="store_true", help="full sizes (1,000/5,000 subscribers, 10,000 idle)")
     parser.add_argument("--profile", choices=("quick", "full", "smoke"), help="sizes; --full means --profile full")
     parser.add_argument("--scenarios", type=_names, default=tuple(SCENARIOS), help=",".join(SCENARIOS))
-    parser.add_argument("--targets", type=_names, default=TARGETS, help=",".join(TARGETS))
+    parser.add_argument("--targets", type=_names, help=f"{','.join(TARGETS)} (default: those this machine can run)")
     parser.add_argument("--client-procs", type=int, default=0, help="receiver processes (default: one per client CPU)")
     parser.add_argument("--results", type=Path, help="directory for the JSON results (default bench/results)")
     parser.add_argument("--no-docs", action="store_true", help="do not rewrite docs/benchmarks.md")
@@ -63,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     options = Options(
         profile=args.profile or ("full" if args.full else "quick"),
         scenarios=args.scenarios,
-        targets=args.targets,
+        targets=args.targets or _runnable_targets(),
         client_processes=args.client_procs,
         ceiling=not args.no_ceiling,
         command=_command(args.generated_by, sys.argv[1:] if argv is None else argv),

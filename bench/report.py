@@ -6,12 +6,6 @@ hand drift from what the code measures.
 
 from __future__ import annotations
 
-import datetime
-import importlib.metadata
-import os
-import platform
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,66 +15,7 @@ from bench import docs_merge
 from bench.measure import fmt, render_table
 from bench.scenarios import SCENARIOS
 
-__all__ = ["machine", "ratios", "render", "write_json"]
-
-_PACKAGES = (
-    "uvicorn",
-    "starlette",
-    "uvloop",
-    "httptools",
-    "websockets",
-    "orjson",
-    "python-socketio",
-    "python-engineio",
-)
-
-
-def machine(root: Path) -> dict[str, Any]:
-    model = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    versions = {}
-    for name in _PACKAGES:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return {
-        "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        "cores": os.cpu_count(),
-        "cpus_allowed": len(os.sched_getaffinity(0)),
-        "cpu_model": model,
-        "memory_gib": round(_mem_total_kb() / 2**20, 1),
-        "kernel": platform.release(),
-        "python": sys.version.split()[0],
-        "packages": versions,
-        "commit": _git(root, "rev-parse", "--short", "HEAD"),
-        "hub_app_modified": bool(_git(root, "status", "--porcelain", "--", "hub", "app")),
-    }
-
-
-def _mem_total_kb() -> int:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _git(root: Path, *args: str) -> str:
-    """Read-only git queries (which code was measured); empty when git is unavailable."""
-    try:
-        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        return ""
-    return out.stdout.strip()
+__all__ = ["ratios", "render", "write_json"]
 
 
 def ratios(scenarios: dict[str, dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
@@ -285,11 +220,13 @@ _SOLO = "Hub figures without a peer"
 _RATIOS = "Hub / peer ratios (same run)"
 
 _METHOD_TARGETS = """
-- Every target is a fresh process per scenario, pinned to the server CPU, run by uvicorn with uvloop, httptools,
-  websockets-sansio, no access log, 20 s pings, no compression. Hub: `python -m app serve` with
+- Every target is a fresh process per scenario, pinned to the server CPU; the Python ones run by uvicorn with uvloop,
+  httptools, websockets-sansio, no access log, 20 s pings, no compression. Hub: `python -m app serve` with
   `HUB_COMMANDS_PER_S=1000000` (the publisher's socket) and defaults otherwise (outbound queue 512).
-  Peers: `bench/peers/naive.py` (Starlette, a dict of sets of sockets, `await ws.send_text` in a loop) and
-  `bench/peers/sio.py` (python-socketio AsyncServer, ASGI, rooms; clients speak Engine.IO v4 over websocket).
+  Peers: `bench/peers/naive.py` (Starlette, a dict of sets of sockets, `await ws.send_text` in a loop),
+  `bench/peers/sio.py` (python-socketio AsyncServer, ASGI, rooms; clients speak Engine.IO v4 over websocket) and
+  `bench/peers/node/server.mjs` (Node.js and its `ws` library, one `JSON.stringify` per event and `ws.send` to each
+  subscriber, no compression; left out with a note where Node.js is not installed).
 """
 
 _METHOD_CPU = """

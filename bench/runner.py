@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime
-import importlib.util
 import os
 import shutil
 import signal
@@ -22,11 +21,12 @@ from typing import Any
 from bench import report
 from bench.ceiling import measure_ceiling
 from bench.cluster import Services
+from bench.machine import machine
 from bench.pool import ClientPool
 from bench.procs import Children, busy_cpu_seconds, own_cpu_seconds, plan_pinning
 from bench.scenarios import SCENARIOS
 from bench.scenarios.base import PROFILES, Context
-from bench.targets import TARGETS, Targets
+from bench.targets import TARGETS, Targets, missing
 from bench.worker import raise_nofile
 
 __all__ = ["Options", "ROOT", "run"]
@@ -52,15 +52,16 @@ def _check(options: Options) -> None:
     unknown = [s for s in options.scenarios if s not in SCENARIOS] + [t for t in options.targets if t not in TARGETS]
     if unknown or options.profile not in PROFILES:
         raise SystemExit(f"unknown: {unknown or options.profile}; scenarios {list(SCENARIOS)}, targets {TARGETS}")
-    if "socketio" in options.targets and importlib.util.find_spec("socketio") is None:
-        raise SystemExit("python-socketio is not installed: `make bench` installs requirements-bench.txt")
+    for name in options.targets:
+        if (why := missing(name)) is not None:
+            raise SystemExit(f"target {name}: {why}")
 
 
 async def run(options: Options) -> dict[str, Any]:
     _check(options)
     profile = PROFILES[options.profile]
     pinning = plan_pinning()
-    facts = report.machine(ROOT)  # before pinning ourselves: it reports the CPUs the run was given
+    facts = machine(ROOT)  # before pinning ourselves: it reports the CPUs the run was given
     if options.pin_self and pinning.clients is not None:
         os.sched_setaffinity(0, pinning.clients)  # the orchestrator is a client too: off the server's CPU
     raise_nofile()

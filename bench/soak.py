@@ -35,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from bench import report
 from bench.cluster import Postgres, Services, clear_namespace, hub_nodes
+from bench.machine import machine
 from bench.pool import WorkerHandle
 from bench.procs import Children, plan_pinning
 from bench.scenarios.base import PROFILES
@@ -84,7 +85,7 @@ async def run(options: SoakOptions) -> dict[str, Any]:
     capacity = city_capacity(options.capacity_docs)
     rate = options.order_rate if options.order_rate is not None else capacity["orders_per_s"] / 2
     record: dict[str, Any] = {
-        "machine": report.machine(ROOT),
+        "machine": machine(ROOT),
         "options": {k: str(v) if isinstance(v, Path | Services) else v for k, v in asdict(options).items()},
         "capacity": capacity,
         "order_rate": rate,

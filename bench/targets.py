@@ -1,4 +1,4 @@
-"""The servers under test: the hub (``python -m app serve``), the two peers, the trivial flooder and the sink.
+"""The servers under test: the hub (``python -m app serve``), the three peers, the trivial flooder and the sink.
 
 Each one is a fresh process per scenario, pinned to the server CPU, started on a free port
 and polled until it answers; the hub gets a copy of a database migrated and seeded once
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -23,9 +24,10 @@ import orjson
 
 from bench.procs import Children, Pinning, free_port, http_request, wait_http, wait_tcp
 
-__all__ = ["HUB_ENV", "TARGETS", "Setup", "Target", "Targets", "login", "tail"]
+__all__ = ["HUB_ENV", "NODE_PEER", "TARGETS", "Setup", "Target", "Targets", "login", "missing", "tail"]
 
-TARGETS = ("hub", "naive", "socketio")
+TARGETS = ("hub", "naive", "socketio", "node")
+NODE_PEER = Path(__file__).parent / "peers" / "node"
 _EIO_PATH = "/socket.io/?EIO=4&transport=websocket"
 HUB_ENV = {
     "HUB_ENV": "dev",
@@ -145,6 +147,9 @@ class Targets:
             env = self.env()
             argv = [sys.executable, "-m", f"bench.peers.{module}", "--port", str(port)]
             argv += ["--sink"] if name == "sink" else []
+        elif name == "node":
+            env = self.env()
+            argv = [shutil.which("node") or "node", str(NODE_PEER / "server.mjs"), "--port", str(port)]
         else:
             raise ValueError(f"unknown target {name!r}; choose from {', '.join(TARGETS)}")
         proc = self.children.start(argv, cpus=cpus, env=env, cwd=str(self.root), log=log)
@@ -160,10 +165,22 @@ class Targets:
                 sub, pub = await login(port, "chef"), await login(port, "manager")
             else:
                 sub = pub = "bench-any-token"
-            mode = {"hub": "ws", "naive": "ws", "socketio": "eio", "trivial": "raw", "sink": "raw"}[name]
+            mode = {"hub": "ws", "naive": "ws", "node": "ws", "socketio": "eio", "trivial": "raw", "sink": "raw"}[name]
             yield Target(name, port, proc, mode, _EIO_PATH if mode == "eio" else "/ws", sub, pub)
         finally:
             await self.children.stop(proc)
+
+
+def missing(name: str) -> str | None:
+    """Why peer ``name`` cannot run on this machine (``make bench`` installs what it can), or None."""
+    if name == "socketio" and importlib.util.find_spec("socketio") is None:
+        return "python-socketio is not installed: `make bench` installs requirements-bench.txt"
+    if name == "node":
+        if shutil.which("node") is None:
+            return "Node.js is not installed (the Node `ws` peer needs `node` on the PATH)"
+        if not (NODE_PEER / "node_modules" / "ws").is_dir():
+            return "the Node `ws` peer's package is not installed: `make bench` runs npm ci in bench/peers/node"
+    return None
 
 
 async def login(port: int, username: str) -> str:

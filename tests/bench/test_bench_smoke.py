@@ -25,6 +25,8 @@ import pytest
 import redis.asyncio as aioredis
 from sqlalchemy.engine import make_url
 
+from bench.targets import missing
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -123,6 +125,16 @@ def test_socketio_peer_on_tiny_sizes(tmp_path: Path) -> None:
     record = _bench(tmp_path, "socketio", "--no-ceiling", "--scenarios", "fanout,ingest")
     _check_fanout(record["scenarios"]["fanout"]["socketio"])
     _check_ingest(record["scenarios"]["ingest"]["socketio"], "socketio")
+
+
+@pytest.mark.skipif(missing("node") is not None, reason=f"Node ws peer: {missing('node')}")
+def test_node_peer_on_tiny_sizes(tmp_path: Path) -> None:
+    record = _bench(tmp_path, "hub,node", "--no-ceiling", "--scenarios", "fanout,ingest")
+    _check_fanout(record["scenarios"]["fanout"]["node"])
+    _check_ingest(record["scenarios"]["ingest"]["node"], "node")
+    ratios = {r["metric"]: r for r in record["ratios"]}
+    assert ratios["fanout S=20 deliveries/s"]["hub/node"] > 0
+    assert record["machine"]["packages"]["ws (Node)"] == "8.18.3"
 
 
 def _check_logins_part(part: dict[str, Any]) -> None:
