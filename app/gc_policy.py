@@ -6,7 +6,7 @@ walks every live connection, while every socket on the node waits. Measured on a
 (``python -m bench --scenarios storm --targets hub``, counting with ``gc.callbacks``): with the defaults the node
 spent about 1 s of its 5–6 s of CPU collecting, in 8 full collections of up to 176 ms each; with a young
 generation of 50,000 (and the older ones slowed as well) it spent 0.13 s in 12 young collections, longest 34 ms.
-The older generations now keep CPython's multipliers (for memory, below) and the storm's figures stayed the same:
+Keeping CPython's pace for the older generations (for memory, below) left the storm's figures where they were:
 1,646–1,891 hellos/s with the defaults, 2,566–2,909 with the young generation of 50,000.
 
 Nothing is leaked by this: reference counting still frees every object that is not in a cycle at once, and cycles

@@ -42,10 +42,11 @@ def _command(generated_by: str, argv: list[str]) -> str:
 
 def _runnable_targets() -> tuple[str, ...]:
     """Every target whose software is installed; a peer that is not is named and left out (not an error)."""
-    for name in TARGETS:
-        if (why := missing(name)) is not None:
-            print(f"bench: leaving out the {name} peer: {why}", file=sys.stderr)
-    return tuple(name for name in TARGETS if missing(name) is None)
+    why = {name: missing(name) for name in TARGETS}
+    for name, reason in why.items():
+        if reason is not None:
+            print(f"bench: leaving out the {name} peer: {reason}", file=sys.stderr)
+    return tuple(name for name, reason in why.items() if reason is None)
 
 
 def main(argv: list[str] | None = None) -> int:

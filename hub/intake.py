@@ -36,7 +36,7 @@ class Intake:
         """The first frame, which must be a hello.
 
         Raises:
-            CloseConnection: 1002 for anything else.
+            CloseConnection: 4400 (protocol violation) for anything else, after a ``bad_request`` error frame.
         """
         bad = CloseCode.PROTOCOL_VIOLATION
         if isinstance(data, bytes):
