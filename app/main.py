@@ -43,7 +43,7 @@ from app.socket_route import SocketFirst
 from app.state import AppState
 from hub.hub import Hub
 from hub.metrics import HubMetrics
-from hub.server import CROWDED_STATE_KEY, HEARTBEAT_STATE_KEY
+from hub.server import CROWDED_STATE_KEY, HEARTBEAT_STATE_KEY, PACER_STATE_KEY
 from hub.topics import TopicRegistry
 
 __all__ = ["create_app"]
@@ -114,7 +114,13 @@ def create_app(settings: Settings) -> Starlette:
         try:
             state = AppState(settings, db, hub, auth, MetricsExporter(registry), locks, positions, relay, sessions)
             state.guest_limit = GuestRateLimit(settings.guest_requests_per_min)
-            yield {"app": state, "hub": hub, HEARTBEAT_STATE_KEY: hub.heartbeat, CROWDED_STATE_KEY: hub.crowded}
+            yield {
+                "app": state,
+                "hub": hub,
+                HEARTBEAT_STATE_KEY: hub.heartbeat,
+                CROWDED_STATE_KEY: hub.crowded,
+                PACER_STATE_KEY: hub.upgrades,
+            }
         finally:
             # Reverse order: sockets first (1001, flushed), then the broker, then the database; each step
             # bounded (app.shutdown), so one resource that will not close cannot keep the process alive.

@@ -71,6 +71,7 @@ class Settings:
     device_touch_s: float = 30.0  # HUB_DEVICE_TOUCH_S
     max_pending_hellos: int = 100  # HUB_MAX_PENDING_HELLOS (per node; more wait up to HUB_HELLO_QUEUE_S; 0: no limit)
     hello_queue_s: float = 5.0  # HUB_HELLO_QUEUE_S (then 1013; at most 50 × HUB_MAX_PENDING_HELLOS wait)
+    max_opening_sockets: int = 500  # HUB_MAX_OPENING_SOCKETS (101 sent, hello unanswered; more wait for their 101)
     max_pending_requests: int = 200  # HUB_MAX_PENDING_REQUESTS (REST, per process; one more is 503 at once; 0: none)
     max_sockets_per_user: int = 50  # HUB_MAX_SOCKETS_PER_USER (per node)
     max_devices_per_user: int = 50  # HUB_MAX_DEVICES_PER_USER
@@ -208,6 +209,7 @@ class Settings:
             max_sockets_per_user=self.max_sockets_per_user,
             max_pending_hellos=self.max_pending_hellos,
             hello_queue_s=self.hello_queue_s,
+            max_opening_sockets=self.max_opening_sockets,
             allowed_origins=self.origins,
             device_kinds=DEVICE_KINDS,
             hello_credentials=(GUEST_CREDENTIAL,),

@@ -37,6 +37,7 @@ from hub.connection import Connection
 from hub.connection_kit import ConnectionKit
 from hub.continuity import Continuity
 from hub.fanout import Fanout
+from hub.hello_gate import QUEUE_PER_SLOT
 from hub.history import Publication
 from hub.lobby import Lobby
 from hub.metrics import HubMetrics
@@ -47,6 +48,7 @@ from hub.protocol.table import CommandTable
 from hub.registry import Registry
 from hub.sender import Corker, SendStats
 from hub.server.heartbeat import Heartbeat
+from hub.server.pacer import UpgradePacer
 from hub.subscribe import Subscriptions, authorizing
 from hub.tasks import TaskSet
 from hub.ticker import Ticker
@@ -88,6 +90,13 @@ class Hub:
         self.tasks = TaskSet()
         self.heartbeat = Heartbeat(config.heartbeat_s)
         """Pings every raw socket of the process from one timer (``hub.server``); in the lifespan state."""
+        self.upgrades = UpgradePacer(
+            config.max_opening_sockets,
+            queue=QUEUE_PER_SLOT * config.max_opening_sockets,
+            refused=metrics.overload_refusals.labels("upgrade").inc,
+            report=metrics.upgrades_waiting.set,
+        )
+        """Paces the 101s of a reconnect storm (``hub.server.pacer``); in the lifespan state."""
         extra = list(commands)
         stats = SendStats()
         corker = Corker(stats)

@@ -60,6 +60,12 @@ class HubMetrics:
             multiprocess_mode="livesum",
             registry=r,
         )
+        self.upgrades_waiting = Gauge(
+            "hub_upgrades_waiting",
+            "Upgrades waiting for their 101 while the sockets before them open (a reconnect storm's queue)",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
         self.errors = Counter("hub_errors", "Error frames sent, by code", ["code"], registry=r)
         self.broker_up = Gauge(
             "hub_broker_up",

@@ -25,6 +25,7 @@ class Upgraded(Protocol):
 
     transport: asyncio.Transport | None
     loop: asyncio.AbstractEventLoop
+    lost: bool
 
     async def next_message(self) -> bytes | str | int: ...
 

@@ -1,15 +1,13 @@
-"""The hub's uvicorn WebSocket protocol: the HTTP upgrade, then the hub's own RFC 6455 framing.
+"""The hub's uvicorn WebSocket protocol: the upgrade (:mod:`hub.server.upgrade`), then its own RFC 6455 framing.
 
-uvicorn hands an upgrade request to the class given as ``ws`` (``uvicorn.Config``); this one
-parses frames with :mod:`hub.wire` and offers the ``fusionx.raw`` scope extension, through
-which :class:`~hub.server.raw.RawTransport` writes pre-framed bytes straight to the socket and,
-after ``hello``, receives frames by callback with no task per idle connection. Other ASGI apps
-(a 404 route, a refused origin) get the plain ASGI websocket messages. Only public uvicorn
-attributes are used (``Config``, ``ServerState``); the handshake is ours too (:mod:`hub.server.handshake`).
+uvicorn hands an upgrade request to the class given as ``ws`` (``uvicorn.Config``); this one parses
+frames with :mod:`hub.wire` and offers the ``fusionx.raw`` scope extension, through which
+:class:`~hub.server.raw.RawTransport` writes pre-framed bytes straight to the socket and, after
+``hello``, receives frames by callback with no task per idle connection. Other ASGI apps get plain
+ASGI websocket messages. Only public uvicorn attributes are used (``Config``, ``ServerState``).
 
-Close codes the server itself decides (protocol.md §2.6): 1009 and 1007 from the framing, 4408
-from the heartbeat (4500 instead when bytes for the peer are still unwritten), 1001 when the
-process drains.
+Close codes the server itself decides (protocol.md §2.6): 1009 and 1007 from the framing, 4408 from the
+heartbeat (4500 instead when bytes for the peer are still unwritten), 1001 when the process drains.
 """
 
 from __future__ import annotations
@@ -25,20 +23,18 @@ from uvicorn.server import ServerState
 
 from hub.codes import CloseCode, RfcCloseCode
 from hub.server.asgi import AsgiBridge
-from hub.server.handshake import MAX_REQUEST_BYTES, Handshake
+from hub.server.handshake import Handshake
 from hub.server.heartbeat import PING_FRAME, Heartbeat
 from hub.server.inbox import Inbox, Message
+from hub.server.upgrade import Upgrade
 from hub.wire import CLOSED, OPEN, BinaryMessage, Close, Failure, ServerConnection, TextMessage
 
-__all__ = ["CROWDED_STATE_KEY", "HEARTBEAT_STATE_KEY", "HubWebSocketProtocol"]
+__all__ = ["HEARTBEAT_STATE_KEY", "HubWebSocketProtocol"]
 
 log = logging.getLogger("hub.server")
 
 HEARTBEAT_STATE_KEY = "hub.heartbeat"
 """Lifespan state key of the process's :class:`~hub.server.heartbeat.Heartbeat` (set by the application)."""
-CROWDED_STATE_KEY = "hub.crowded"
-"""Lifespan state: a ``() -> bool`` saying the node takes no new socket now (the upgrade is answered 503)."""
-_RETRY_AFTER = ((b"Retry-After", b"1"),)
 
 _CLOSE_TIMEOUT_S = 5.0  # how long the peer has to take what is buffered and answer our close frame
 
@@ -64,11 +60,9 @@ class HubWebSocketProtocol(asyncio.Protocol):
         self.loop = _loop or asyncio.get_event_loop()
         self.transport: asyncio.Transport | None = None
         self.wire = ServerConnection(max_message_size=config.ws_max_size)
-        self.handshake: Handshake | None = None
-        self.asgi: AsgiBridge | None = None
+        self.upgrade = Upgrade(self, config, server_state, app_state)
         self.open = False  # the 101 was sent
         self.lost = False
-        self._request = bytearray()
         self._inbox = Inbox(self.loop, self.pause_reading, self.resume_reading)
         self._on_frame: OnFrame | None = None
         self._on_lost: OnLost | None = None
@@ -80,6 +74,11 @@ class HubWebSocketProtocol(asyncio.Protocol):
         self._close_timer: asyncio.TimerHandle | None = None
         self.drain_callback: Callable[[], None] | None = None
         self.stall_callback: Callable[[], None] | None = None
+
+    @property
+    def asgi(self) -> AsgiBridge | None:
+        """The ASGI side of the connection, once the application has the upgrade."""
+        return self.upgrade.bridge
 
     # ---- asyncio.Protocol ----
 
@@ -111,7 +110,7 @@ class HubWebSocketProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if not self.open:
-            self._handshake_data(data)
+            self.upgrade.receive(data)
             return
         wire = self.wire
         wire.receive_data(data)
@@ -141,34 +140,11 @@ class HubWebSocketProtocol(asyncio.Protocol):
 
     # ---- the upgrade ----
 
-    def _handshake_data(self, data: bytes) -> None:
-        request = self._request
-        request += data
-        if b"\r\n\r\n" not in request:
-            if len(request) > MAX_REQUEST_BYTES:
-                self.write_and_close(Handshake(b"").refuse(431, b"request header fields too large\n"))
-            return
-        if self.handshake is not None:
-            return  # bytes after the request, before our answer: RFC 6455 §4.1 forbids them; ignored
-        handshake = self.handshake = Handshake(bytes(request))
-        self._request = bytearray()
-        refusal = handshake.valid()
-        if refusal is not None:
-            self.write_and_close(refusal)
-            return
-        crowded = self.app_state.get(CROWDED_STATE_KEY)
-        if crowded is not None and crowded():  # cheaper here than a socket accepted, its hello read, closed 1013
-            self.write_and_close(handshake.refuse(503, b"node overloaded: retry shortly\n", _RETRY_AFTER))
-            return
-        self.asgi = AsgiBridge(self, handshake)
-        self.asgi.start(self.config.loaded_app, self.app_state, self.server_state.tasks, self.config.root_path)
-
     def write_accept(self, response: bytes) -> None:
         """The 101 is out: frames from here on; join the heartbeat."""
         assert self.transport is not None
         self.transport.write(response)
         self.open = True
-        self.handshake = None  # the request's headers are no longer needed
         heartbeat = self.app_state.get(HEARTBEAT_STATE_KEY)
         if isinstance(heartbeat, Heartbeat):
             heartbeat.add(self)
@@ -189,6 +165,7 @@ class HubWebSocketProtocol(asyncio.Protocol):
         """After ``hello``: every message is a call, and no task waits per idle connection."""
         held = self._inbox.take_all()
         self._on_frame, self._on_lost = on_frame, on_lost
+        self.upgrade.settled()
         for message in held:  # what arrived before the switch, in order
             if isinstance(message, int):
                 continue
@@ -198,6 +175,7 @@ class HubWebSocketProtocol(asyncio.Protocol):
             self._ended(self._lost_code or 1006)
 
     def _ended(self, code: int) -> None:
+        self.upgrade.settled()
         on_lost, self._on_lost = self._on_lost, None
         self._on_frame = None
         if on_lost is not None:
