@@ -124,6 +124,16 @@ def fmt(value: Any, digits: int | None = 0) -> str:
     return str(value)
 
 
+def p50_p99(ms: dict[str, Any] | None) -> str:
+    """``p50 / p99`` of a :func:`percentiles` result, ``–`` when there is none."""
+    return f"{fmt(ms.get('p50'), None)} / {fmt(ms.get('p99'), None)}" if ms else "–"
+
+
+def shorten(text: str, limit: int = 60) -> str:
+    """A table cell's reason, cut to ``limit`` characters."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def render_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """A Markdown table (also readable on a terminal)."""
     cells = [[str(h) for h in headers], *[[str(c) for c in r] for r in rows]]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -26,6 +25,7 @@ from hub_client.errors import ApiError, CommandError, ConnectionLost, HubClosed,
 from hub_client.frames import Status
 from hub_client.link import Trace, close_of, fail, first, open_link
 from hub_client.reconnect import Action, Backoff, after_close
+from hub_client.replies import Replies
 
 __all__ = ["Connection", "Options"]
 
@@ -68,8 +68,7 @@ class Connection:
         """The latest ``welcome`` (``conn_id``, ``user``, ``heartbeat_s``, ``limits``)."""
         self.opened = 0
         """Connections that reached ``welcome`` so far."""
-        self._pending: dict[str, asyncio.Future[dict[str, Any]]] = {}
-        self._ids = itertools.count(1)
+        self._replies = Replies()
         self._ws: ClientConnection | None = None
         self._presented = ""  # the access token the hub knows this connection by
         self._online = asyncio.Event()
@@ -153,20 +152,12 @@ class Connection:
                 if self._done.is_set():
                     raise self._error or ConnectionLost("socket closed")
                 await first(self._online.wait(), self._done.wait())
-            command_id, reply = self._expect()
+            command_id, reply = self._replies.expect()
             await self._write(self._ws, {**frame, "id": command_id}, reply)
             answer = await reply
         if answer["type"] == "error":
             raise CommandError(str(answer.get("code")), str(answer.get("message")))
         return answer
-
-    def _expect(self) -> tuple[str, asyncio.Future[dict[str, Any]]]:
-        """A fresh command id and the future its reply completes (the reader matches replies by id)."""
-        command_id = f"c{next(self._ids)}"
-        reply: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._pending[command_id] = reply
-        reply.add_done_callback(lambda _: self._pending.pop(command_id, None))
-        return command_id, reply
 
     async def _write(self, ws: ClientConnection, frame: dict[str, Any], reply: asyncio.Future[Any]) -> None:
         if self._trace is not None:
@@ -220,16 +211,13 @@ class Connection:
                 if not await self._frame(frame):
                     await ws.close(1000, "gap: resuming")
                     return 1006, "gap in a stream: resuming"
-                reply = self._pending.get(str(frame.get("id")))
-                if reply is not None and not reply.done() and frame.get("type") != "event":
-                    reply.set_result(frame)
+                self._replies.received(frame)
         return close_of(ws)
 
     def _detach(self) -> None:
         self._online.clear()
         self._ws = None
-        for reply in list(self._pending.values()):
-            fail(reply, ConnectionLost("connection closed before the reply"))
+        self._replies.lost("connection closed before the reply")
 
     # --- staying connected -------------------------------------------------------------------------
 

@@ -107,7 +107,7 @@ class HubSocket(Connection):
         return members
 
     async def _send_subscribe(self, ws: ClientConnection, sub: Subscription) -> None:
-        command_id, reply = self._expect()
+        command_id, reply = self._replies.expect()
         reply.add_done_callback(lambda done: self._subscribe_answered(sub, done))
         await self._write(ws, sub.frame(command_id), reply)
 

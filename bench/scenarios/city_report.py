@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.measure import fmt, render_table
+from bench.measure import fmt, p50_p99, render_table, shorten
 from bench.scenarios.base import Metric
 
 __all__ = ["METHOD", "P99_LIMIT_MS", "headline", "judge", "line", "table"]
@@ -65,9 +65,9 @@ def judge(step: dict[str, Any], tablets: int, drivers: int, dashboards: int) -> 
 def line(step: dict[str, Any]) -> str:
     o, g, cpu = step["orders"], step["pings"], step["cpu"]
     return (
-        f"{o['created']} orders ({o['achieved_per_s']:.0f}/s), order→tablet {_ms(o['tablet_ms'])} ms, "
+        f"{o['created']} orders ({o['achieved_per_s']:.0f}/s), order→tablet {p50_p99(o['tablet_ms'])} ms, "
         f"{o['receipts']}/{o['expected_receipts']} receipts; {g['sent_per_s']:.0f} pings/s, ping→dashboard "
-        f"{_ms(g['latency_ms'])} ms, {100 * g['delivered_share']:.1f}% delivered; hub CPU {cpu['hub_cpu_pct']}%, "
+        f"{p50_p99(g['latency_ms'])} ms, {100 * g['delivered_share']:.1f}% delivered; hub CPU {cpu['hub_cpu_pct']}%, "
         f"services {cpu['services_cpu_pct']}%, clients {cpu['client_cpu_total_pct']}%: "
         + ("ok" if step["ok"] else step["why"])
     )
@@ -104,10 +104,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         st = case["steady"]
         o, g, cpu = st["orders"], st["pings"], st["cpu"]
         steady_rows.append([
-            case["label"], f"{fmt(o['offered_per_s'])} / {fmt(o['achieved_per_s'], 1)}", _ms(o["tablet_ms"]),
-            _ms(o["rest_ms"]), f"{fmt(o['receipts'])} of {fmt(o['expected_receipts'])}",
+            case["label"], f"{fmt(o['offered_per_s'])} / {fmt(o['achieved_per_s'], 1)}", p50_p99(o["tablet_ms"]),
+            p50_p99(o["rest_ms"]), f"{fmt(o['receipts'])} of {fmt(o['expected_receipts'])}",
             f"{fmt(o['missing'])} / {fmt(o['duplicates'])}", fmt(o["cross_node_receipts"]), fmt(g["sent_per_s"]),
-            _ms(g["latency_ms"]), fmt(100 * g["delivered_share"], 1), fmt(o["n_errors"] + g["error_frames"]),
+            p50_p99(g["latency_ms"]), fmt(100 * g["delivered_share"], 1), fmt(o["n_errors"] + g["error_frames"]),
             " + ".join(fmt(c) for c in cpu["hub_cpu_pct"]), fmt(cpu["services_cpu_pct"]),
             fmt(cpu["client_cpu_total_pct"]), fmt(cpu["machine_busy_pct"]), fmt(cpu["noisy"]),
         ])  # fmt: skip
@@ -116,9 +116,9 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         tried = ", ".join(f"{fmt(s['rate'])} {'held' if s['ok'] else 'failed'}" for s in case["burst"])
         burst_rows.append([
             case["label"], fmt(case["max_orders_per_s"], 1), fmt(case["tablet_deliveries_per_s"]),
-            fmt(case["dashboard_deliveries_per_s"]), _ms((best.get("orders") or {}).get("tablet_ms") or {}),
+            fmt(case["dashboard_deliveries_per_s"]), p50_p99((best.get("orders") or {}).get("tablet_ms") or {}),
             " + ".join(fmt(c) for c in bcpu.get("hub_cpu_pct", [])) or "–", fmt(bcpu.get("services_cpu_pct")),
-            fmt(bcpu.get("machine_busy_pct")), tried or "–", _short(case["limited_by"]),
+            fmt(bcpu.get("machine_busy_pct")), tried or "–", shorten(case["limited_by"], 70),
         ])  # fmt: skip
     steady_headers = [
         "case", "orders/s offered / achieved", "order → tablet p50/p99 ms", "REST p50/p99 ms", "tablet receipts",
@@ -148,11 +148,3 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         out += ["", f"Two processes / one: {two / one:.2f}× the tablet deliveries/s, on the same {first['cpus']} "
                 "cores shared with PostgreSQL, Redis and the clients."]  # fmt: skip
     return "\n".join(out)
-
-
-def _ms(ms: dict[str, Any]) -> str:
-    return f"{fmt(ms.get('p50'), None)} / {fmt(ms.get('p99'), None)}" if ms else "–"
-
-
-def _short(why: str, limit: int = 70) -> str:
-    return why if len(why) <= limit else why[: limit - 1] + "…"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bench.measure import fmt, percentiles, render_table, wait_server_quiet
+from bench.measure import fmt, percentiles, render_table, shorten, wait_server_quiet
 from bench.scenarios.base import Context, Metric, Profile, Setup
 from bench.scenarios.fanout_shallow import WINDOW, shallow
 from bench.targets import Target
@@ -255,7 +255,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                     _ms(lat), _ms(same), _shallow(low), _ms(low), fmt(r.get("idle_fanout_s", 0) * 1000, None),
                     fmt(lost),
                     fmt(cpu.get("server_cpu_pct")), fmt(cpu.get("client_cpu_total_pct")), _bound(r),
-                    fmt(r.get("event_frame_bytes")), _noisy(r), _short(r.get("limited_by", "")),
+                    fmt(r.get("event_frame_bytes")), _noisy(r), shorten(r.get("limited_by", ""), 48),
                 ]
             )  # fmt: skip
     headers = [
@@ -275,7 +275,7 @@ def _ms(run: dict[str, Any]) -> str:
 def _shallow(low: dict[str, Any]) -> str:
     if not low:
         return "–"
-    return fmt(low.get("delivered_per_s")) + ("" if low.get("ok") else f" ({_short(low.get('why', ''), 32)})")
+    return fmt(low.get("delivered_per_s")) + ("" if low.get("ok") else f" ({shorten(low.get('why', ''), 32)})")
 
 
 def _bound(r: dict[str, Any]) -> str:
@@ -292,7 +292,3 @@ def _noisy(r: dict[str, Any]) -> str:
     keys = ("max", "latency", "latency_common", "shallow")
     which = [k for k in keys if (r.get(k) or {}).get("cpu", {}).get("noisy")]
     return ", ".join(which) or "no"
-
-
-def _short(why: str, limit: int = 48) -> str:
-    return why if len(why) <= limit else why[: limit - 1] + "…"

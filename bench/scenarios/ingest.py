@@ -15,7 +15,7 @@ import dataclasses
 import functools
 from typing import Any
 
-from bench.measure import fmt, percentiles, render_table, wait_server_quiet
+from bench.measure import fmt, percentiles, render_table, shorten, wait_server_quiet
 from bench.pool import WorkerHandle
 from bench.scenarios.base import Context, Metric, Profile, Setup
 from bench.scenarios.ingest_support import (
@@ -279,7 +279,7 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                     fmt(common.get("rate")), fmt(100 * best["delivered_share"], 1) if best else "–",
                     fmt(cpu.get("server_cpu_pct")), fmt(cpu.get("client_cpu_total_pct")),
                     "CLIENT-BOUND" if r["client_bound"] else "no", fmt(r["ceiling"]["pings_per_s"]),
-                    fmt(bool(cpu.get("noisy"))), _short(r["limited_by"]),
+                    fmt(bool(cpu.get("noisy"))), shorten(r["limited_by"], 60),
                 ]
             )  # fmt: skip
     headers = [
@@ -298,7 +298,3 @@ def table(results: dict[str, dict[str, Any]]) -> str:
 def _ms(step: dict[str, Any]) -> str:
     ms = step.get("latency_ms") or {}
     return f"{fmt(ms.get('p50'), None)} / {fmt(ms.get('p99'), None)}" if ms else "–"
-
-
-def _short(why: str, limit: int = 60) -> str:
-    return why if len(why) <= limit else why[: limit - 1] + "…"

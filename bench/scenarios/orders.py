@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from bench.measure import fmt, render_table, wait_server_quiet
+from bench.measure import fmt, p50_p99, render_table, shorten, wait_server_quiet
 from bench.pool import WorkerHandle
 from bench.procs import cpu_seconds_precise
 from bench.scenarios.base import Context, Metric, Profile, Setup
@@ -204,10 +204,10 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             cpu = st["cpu"]
             rows.append(
                 [
-                    name, fmt(st["offered_per_s"], None), fmt(st["achieved_per_s"], None), _ms(st["tablet_ms"]),
-                    _ms(st["rest_ms"]), fmt(st["n_errors"]), fmt(st["lost"]), fmt(cpu["server_cpu_pct"]),
+                    name, fmt(st["offered_per_s"], None), fmt(st["achieved_per_s"], None), p50_p99(st["tablet_ms"]),
+                    p50_p99(st["rest_ms"]), fmt(st["n_errors"]), fmt(st["lost"]), fmt(cpu["server_cpu_pct"]),
                     fmt(cpu["client_cpu_total_pct"]), "CLIENT-BOUND" if cpu["client_bound"] else "no",
-                    fmt(cpu["noisy"]), "held" if st["ok"] else _short(st["why"]),
+                    fmt(cpu["noisy"]), "held" if st["ok"] else shorten(st["why"], 60),
                 ]
             )  # fmt: skip
     headers = [
@@ -224,11 +224,3 @@ def table(results: dict[str, dict[str, Any]]) -> str:
                 f"(next rate failed by: {res['limited_by']})."
             )
     return "\n".join(lines)
-
-
-def _ms(ms: dict[str, Any]) -> str:
-    return f"{fmt(ms.get('p50'), None)} / {fmt(ms.get('p99'), None)}"
-
-
-def _short(why: str, limit: int = 60) -> str:
-    return why if len(why) <= limit else why[: limit - 1] + "…"

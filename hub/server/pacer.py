@@ -29,9 +29,9 @@ class Turn(Protocol):
 class UpgradePacer:
     """At most ``limit`` sockets opening (0: no limit); up to ``queue`` more upgrades wait their turn in order.
 
-    The owner of a turn calls :meth:`done` exactly once when its socket stops opening: the application
-    took it over (after ``hello``), or it closed. ``refused()`` counts an upgrade turned away;
-    ``report(n)`` is told how many wait whenever that changes.
+    The owner of a turn calls :meth:`done` exactly once when its socket stops opening (the application
+    took it over after ``hello``, or it closed), or :meth:`withdrawn` once when it closes while waiting.
+    ``refused()`` counts an upgrade turned away; ``report(n)`` is told how many wait whenever that changes.
     """
 
     def __init__(
@@ -47,7 +47,8 @@ class UpgradePacer:
         self._refused = refused
         self._report = report
         self._opening = 0
-        self._waiting: deque[Turn] = deque()
+        self._waiting: deque[Turn] = deque()  # in order; a turn whose client went away stays until skipped
+        self._live = 0
 
     @property
     def opening(self) -> int:
@@ -55,23 +56,30 @@ class UpgradePacer:
 
     @property
     def waiting(self) -> int:
-        return len(self._waiting)
+        """Upgrades waiting whose clients are still there."""
+        return self._live
 
     def request(self, turn: Turn) -> bool:
         """Start ``turn`` now, or queue it; ``False``: the queue is full, refuse the upgrade."""
         if self._limit <= 0:
             turn.take_turn()
             return True
-        if self._opening < self._limit and not self._waiting:
+        if self._opening < self._limit and not self._live:
             if turn.take_turn():
                 self._opening += 1
             return True
-        if len(self._waiting) >= self._queue:
+        if self._live >= self._queue:
             self._refused()
             return False
         self._waiting.append(turn)
-        self._report(len(self._waiting))
+        self._live += 1
+        self._report(self._live)
         return True
+
+    def withdrawn(self) -> None:
+        """A waiting upgrade's client went away: it no longer counts (its turn is skipped when it comes)."""
+        self._live -= 1
+        self._report(self._live)
 
     def done(self) -> None:
         """One socket stopped opening: the next waiting ones (still connected) take their turn."""
@@ -84,4 +92,5 @@ class UpgradePacer:
         while waiting and self._opening < self._limit:
             if waiting.popleft().take_turn():
                 self._opening += 1
-        self._report(len(waiting))
+                self._live -= 1
+        self._report(self._live)

@@ -83,10 +83,16 @@ class Upgrade:
         return True
 
     def settled(self) -> None:
-        """The socket is no longer opening (the application took it over, or it ended): its slot is free."""
+        """The socket is no longer opening (the application took it over, or it ended): its slot is free;
+        or it ended while waiting for its turn, which then no longer counts."""
         pacer, self._pacer = self._pacer, None
         if pacer is not None:
             pacer.done()
+        elif self._handshake is not None and self._protocol.lost:
+            self._handshake = None  # its turn, when it comes, is skipped
+            waiting = self._app_state.get(PACER_STATE_KEY)
+            if isinstance(waiting, UpgradePacer):
+                waiting.withdrawn()
 
     def _start(self, handshake: Handshake) -> None:
         config = self._config

@@ -58,6 +58,7 @@ async def test_upgrades_past_the_opening_sockets_wait_for_their_101_in_order(ser
     assert not second.done() and not third.done()  # no 101 while the first socket is opening
 
     gave_up.cancel()  # its client closes the TCP connection while it waits: it must not hold the turn
+    await _waiting(server, 2)  # nor count against the queue
     await _welcomed(first, chef)  # the first is open: the second gets its 101
     ws2 = await asyncio.wait_for(second, 5)
     assert not third.done()

@@ -58,6 +58,7 @@ def test_a_slot_no_waiting_socket_could_take_goes_to_the_next_upgrade_at_once() 
     p.pacer.request(first)
     p.pacer.request(second)
     second.gone = True  # its client gave up while it waited
+    p.pacer.withdrawn()
     p.pacer.done()  # first is open: second is skipped, nothing is counted for it
     assert (p.pacer.opening, p.pacer.waiting) == (0, 0)
     third = p.socket("third")
@@ -72,6 +73,7 @@ def test_a_socket_that_went_away_while_waiting_takes_no_slot() -> None:
     for s in sockets:
         p.pacer.request(s)
     sockets[1].gone = True
+    p.pacer.withdrawn()
     p.pacer.done()
     assert p.started == ["a", "c"]
     assert (p.pacer.opening, p.pacer.waiting) == (1, 0)
@@ -92,3 +94,19 @@ def test_limit_zero_starts_every_upgrade_at_once() -> None:
     p.pacer.done()
     assert p.started == ["a", "b", "c"]
     assert (p.pacer.opening, p.pacer.waiting, p.refusals) == (0, 0, 0)
+
+
+def test_waiting_upgrades_whose_clients_left_do_not_fill_the_queue() -> None:
+    p = Pacer(limit=1, queue=2)
+    first, left, stays = p.socket("first"), p.socket("left"), p.socket("stays")
+    for s in (first, left, stays):
+        assert p.pacer.request(s)
+    left.gone = True
+    p.pacer.withdrawn()  # what the protocol says when a waiting socket's connection is lost
+    assert p.pacer.waiting == 1
+    assert p.pacer.request(p.socket("late"))  # room again: the one that left no longer counts
+    assert p.refusals == 0
+    p.pacer.done()
+    assert p.started == ["first", "stays"]
+    assert (p.pacer.opening, p.pacer.waiting) == (1, 1)
+    assert p.reported[-1] == 1
