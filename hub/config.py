@@ -62,10 +62,10 @@ class HubConfig:
     wait for a slot, up to fifty per slot and ``hello_queue_s`` each, then are closed 1013 rather than queued
     behind work their clients will have given up on (HUB_MAX_PENDING_HELLOS; 0: no limit)."""
     hello_queue_s: float = 5.0
+    """How long a hello may wait for a slot before it is closed 1013 (HUB_HELLO_QUEUE_S)."""
     max_opening_sockets: int = 500
     """Sockets between their 101 and the answer to their hello, at most; later upgrades wait their turn before
     the 101, fifty per socket at most, then are refused 503 (HUB_MAX_OPENING_SOCKETS; 0: no limit)."""
-    """How long a hello may wait for a slot before it is closed 1013 (HUB_HELLO_QUEUE_S)."""
     max_sockets_per_user: int = 50
     """Open connections one user may hold on this node; one more is refused with 4429 (HUB_MAX_SOCKETS_PER_USER)."""
     touch_interval_s: float = 30.0

@@ -15,7 +15,7 @@ import dataclasses
 import functools
 from typing import Any
 
-from bench.measure import fmt, percentiles, render_table, shorten, wait_server_quiet
+from bench.measure import fmt, p50_p99, percentiles, render_table, shorten, wait_server_quiet
 from bench.pool import WorkerHandle
 from bench.scenarios.base import Context, Metric, Profile, Setup
 from bench.scenarios.ingest_support import (
@@ -275,7 +275,8 @@ def table(results: dict[str, dict[str, Any]]) -> str:
             cpu = best.get("cpu") or {}
             rows.append(
                 [
-                    name, fmt(r["drivers"]), fmt(best.get("sent_per_s")), _ms(best), _ms(common),
+                    name, fmt(r["drivers"]), fmt(best.get("sent_per_s")), p50_p99(best.get("latency_ms")),
+                    p50_p99(common.get("latency_ms")),
                     fmt(common.get("rate")), fmt(100 * best["delivered_share"], 1) if best else "–",
                     fmt(cpu.get("server_cpu_pct")), fmt(cpu.get("client_cpu_total_pct")),
                     "CLIENT-BOUND" if r["client_bound"] else "no", fmt(r["ceiling"]["pings_per_s"]),
@@ -293,8 +294,3 @@ def table(results: dict[str, dict[str, Any]]) -> str:
         "many distinct drivers as there are sockets. Peers: any token; the socket's number is the driver id; they "
         "fan every ping out, no conflation."
     )
-
-
-def _ms(step: dict[str, Any]) -> str:
-    ms = step.get("latency_ms") or {}
-    return f"{fmt(ms.get('p50'), None)} / {fmt(ms.get('p99'), None)}" if ms else "–"

@@ -37,9 +37,9 @@ class Upgrade:
         self._server_state = server_state
         self._app_state = app_state
         self._request = bytearray()
-        self._handshake: Handshake | None = None  # the parsed request, until the application has it
+        self._handshake: Handshake | None = None  # the parsed request while it waits for its turn
         self._read = False
-        self._pacer: UpgradePacer | None = None  # set while this connection holds one of its opening slots
+        self._pacer: UpgradePacer | None = None  # the pacer this upgrade waits with, then holds a slot of
         self.bridge: AsgiBridge | None = None
 
     def receive(self, data: bytes) -> None:
@@ -67,32 +67,32 @@ class Upgrade:
         if not isinstance(pacer, UpgradePacer):
             self._start(handshake)
             return
-        self._handshake = handshake
+        self._pacer, self._handshake = pacer, handshake
         if not pacer.request(self):
-            self._handshake = None
+            self._pacer = self._handshake = None
             self._protocol.write_and_close(handshake.refuse(503, _OVERLOADED, _RETRY_AFTER))
 
     def take_turn(self) -> bool:
         """The pacer's go-ahead (:mod:`hub.server.pacer`): the application gets the upgrade now."""
-        pacer, handshake = self._app_state.get(PACER_STATE_KEY), self._handshake
-        if self._protocol.lost or handshake is None or not isinstance(pacer, UpgradePacer):
+        handshake = self._handshake
+        if handshake is None or self._protocol.lost:
             return False
         self._handshake = None
-        self._pacer = pacer
         self._start(handshake)
         return True
 
     def settled(self) -> None:
-        """The socket is no longer opening (the application took it over, or it ended): its slot is free;
-        or it ended while waiting for its turn, which then no longer counts."""
-        pacer, self._pacer = self._pacer, None
-        if pacer is not None:
+        """The socket stopped opening (the application took it over, or it ended): its slot is free; or it
+        ended while still waiting for its turn, which then no longer counts."""
+        pacer = self._pacer
+        if pacer is None:
+            return
+        if self._handshake is None:
+            self._pacer = None
             pacer.done()
-        elif self._handshake is not None and self._protocol.lost:
-            self._handshake = None  # its turn, when it comes, is skipped
-            waiting = self._app_state.get(PACER_STATE_KEY)
-            if isinstance(waiting, UpgradePacer):
-                waiting.withdrawn()
+        elif self._protocol.lost:
+            self._pacer = self._handshake = None  # its turn, when it comes, is skipped
+            pacer.withdrawn()
 
     def _start(self, handshake: Handshake) -> None:
         config = self._config

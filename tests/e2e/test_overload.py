@@ -16,25 +16,13 @@ import websockets
 
 from hub.hello_gate import QUEUE_PER_SLOT
 from tests.support.db_locks import devices_locked, sessions_unreadable
-from tests.support.nodes import metric
+from tests.support.nodes import metric, scrape, until_metric
 from tests.support.server import RunningServer, closed_with, recv, send
 from tests.support.timing import MS
 
 
-async def _metrics(server: RunningServer) -> str:
-    async with server.client() as http:
-        return (await http.get("/metrics")).text
-
-
 async def _hello_sent(server: RunningServer, ws: websockets.ClientConnection, token: str, name: str) -> None:
     await send(ws, {"type": "hello", "token": token, "device": {"id": name, "kind": "kds"}})
-
-
-async def _until_metric(server: RunningServer, name: str, value: float, **labels: str) -> None:
-    """Polls ``/metrics`` until ``name`` reads ``value`` (a hello is at work or queued: the database holds it)."""
-    async with server.client() as http:
-        while metric((await http.get("/metrics")).text, name, **labels) != value:
-            await asyncio.sleep(10 * MS)  # polling
 
 
 @pytest.mark.timeout(60)
@@ -50,7 +38,7 @@ async def test_queued_hellos_go_through_when_a_slot_frees_and_beyond_the_queue_t
     async with sessions_unreadable(server.settings.database_url):
         for ws in sockets:
             await send(ws, {"type": "hello", "token": chef})
-        await _until_metric(server, "hub_hellos_waiting", float(QUEUE_PER_SLOT))
+        await until_metric(server, "hub_hellos_waiting", float(QUEUE_PER_SLOT))
         started = time.monotonic()
         with pytest.raises(websockets.InvalidStatus) as refused:
             await websockets.connect(server.ws_url)
@@ -59,7 +47,7 @@ async def test_queued_hellos_go_through_when_a_slot_frees_and_beyond_the_queue_t
         assert time.monotonic() - started < 1.0  # answered, not queued behind the database
     for ws in sockets:  # the lock is gone: the working hello and the queued ones all go through
         assert (await recv(ws, timeout=5000 * MS))["type"] == "welcome"
-    text = await _metrics(server)
+    text = await scrape(server)
     assert metric(text, "hub_overload_refusals_total", what="upgrade") == 1.0
     assert metric(text, "hub_overload_refusals_total", what="hello") == 0.0
     assert metric(text, "hub_hellos_waiting") == 0.0
@@ -76,16 +64,16 @@ async def test_a_hello_that_gets_no_slot_in_time_is_closed_1013(server: RunningS
     late = await websockets.connect(server.ws_url)  # upgraded while no hello waits
     async with sessions_unreadable(server.settings.database_url):
         await _hello_sent(server, working, chef, "storm-1")
-        await _until_metric(server, "hub_frames_received_total", 1.0, type="hello")  # read: it holds the slot
+        await until_metric(server, "hub_frames_received_total", 1.0, type="hello")  # read: it holds the slot
         started = time.monotonic()
         await send(late, {"type": "hello", "token": cook})
-        await _until_metric(server, "hub_hellos_waiting", 1.0)  # the slot is taken: it queues
+        await until_metric(server, "hub_hellos_waiting", 1.0)  # the slot is taken: it queues
         code, frames = await closed_with(late, timeout=5000 * MS)
         assert code == 1013 and frames == []
         assert time.monotonic() - started >= 0.5  # it waited its turn first
     welcome = await recv(working, timeout=5000 * MS)
     assert welcome["type"] == "welcome"
-    text = await _metrics(server)
+    text = await scrape(server)
     assert metric(text, "hub_overload_refusals_total", what="hello") == 1.0
     assert metric(text, "hub_disconnects_total", by="server", code="1013") == 1.0
     await working.close()
@@ -120,5 +108,5 @@ async def test_a_request_beyond_the_pending_ones_gets_503_with_retry_after_at_on
             assert refused.json()["error"]["code"] == "unavailable"
         assert (await asyncio.wait_for(slow, 10)).status_code == 201  # the waiting one was not harmed
         assert (await http.get("/healthz")).status_code == 200  # health and metrics never count
-    text = await _metrics(server)
+    text = await scrape(server)
     assert metric(text, "hub_overload_refusals_total", what="request") >= 1.0

@@ -15,21 +15,13 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from hub.hello_gate import QUEUE_PER_SLOT
-from tests.support.nodes import metric
+from tests.support.nodes import metric, scrape, until_metric
 from tests.support.server import RunningServer, recv, send
-from tests.support.timing import MS, wait_until
-
-
-async def _metric(server: RunningServer, name: str, **labels: str) -> float | None:
-    async with server.client() as http:
-        return metric((await http.get("/metrics")).text, name, **labels)
+from tests.support.timing import MS
 
 
 async def _waiting(server: RunningServer, n: int) -> None:
-    async def reads() -> bool:
-        return await _metric(server, "hub_upgrades_waiting") == float(n)
-
-    await wait_until(reads, timeout=5000 * MS)
+    await until_metric(server, "hub_upgrades_waiting", float(n))
 
 
 def _connecting(server: RunningServer) -> asyncio.Task[ClientConnection]:
@@ -65,7 +57,7 @@ async def test_upgrades_past_the_opening_sockets_wait_for_their_101_in_order(ser
     await _welcomed(ws2, chef)  # the one that gave up is skipped: the third is next
     ws3 = await asyncio.wait_for(third, 5)
     await _welcomed(ws3, chef)
-    assert await _metric(server, "hub_upgrades_waiting") == 0.0
+    assert metric(await scrape(server), "hub_upgrades_waiting") == 0.0
     for ws in (first, ws2, ws3):
         await ws.close()
 
@@ -94,7 +86,7 @@ async def test_beyond_the_queue_an_upgrade_gets_503_with_retry_after_at_once(ser
     assert time.monotonic() - started < 1.0  # answered, not queued
     assert refused.value.response.status_code == 503
     assert refused.value.response.headers["Retry-After"] == "1"
-    assert await _metric(server, "hub_overload_refusals_total", what="upgrade") == 1.0
+    assert metric(await scrape(server), "hub_overload_refusals_total", what="upgrade") == 1.0
     await _welcomed(first, chef)
     for task in queued:  # every queued one still gets in, one after the other
         ws = await asyncio.wait_for(task, 10)

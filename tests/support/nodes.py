@@ -22,7 +22,7 @@ from app.settings import Settings
 from tests.support.server import RunningServer, free_port
 from tests.support.timing import MS, wait_until
 
-__all__ = ["HubProcess", "hub_process", "metric", "process_env"]
+__all__ = ["HubProcess", "hub_process", "metric", "process_env", "scrape", "until_metric"]
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -113,3 +113,18 @@ def metric(text: str, name: str, **labels: Any) -> float:
         if line.startswith(wanted + " "):
             return float(line.rsplit(" ", 1)[1])
     raise AssertionError(f"{wanted} not in /metrics")
+
+
+async def scrape(server: RunningServer) -> str:
+    """The server's ``/metrics`` exposition, as Prometheus reads it."""
+    async with server.client() as http:
+        return (await http.get("/metrics")).text
+
+
+async def until_metric(server: RunningServer, name: str, value: float, **labels: str) -> None:
+    """Polls ``/metrics`` until ``name`` reads ``value``; fails after 5 s."""
+
+    async def reads() -> bool:
+        return metric(await scrape(server), name, **labels) == value
+
+    await wait_until(reads, timeout=5000 * MS)
