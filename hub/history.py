@@ -23,9 +23,14 @@ def new_epoch() -> str:
     return secrets.token_hex(6)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Publication:
-    """One event on a topic. ``data`` is the JSON of the payload, serialized once by the publisher."""
+    """One event on a topic. ``data`` is the JSON of the payload, serialized once by the publisher.
+
+    Not ``frozen``, though nothing may change one: a frozen dataclass's ``__init__`` sets each field
+    through ``object.__setattr__``, and every GPS ping builds two of these (the same reason as
+    :mod:`hub.wire.events`). Treat it as immutable.
+    """
 
     topic: str
     seq: int

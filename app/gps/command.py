@@ -21,8 +21,10 @@ MAX_BATCH = 100  # "a batch array of pings (at most 100, oldest first)"
 GPS_FUTURE_S = 60.0  # protocol.md §2.5: "ts more than 60 s in the future" is bad_request
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class GpsPing:
+    """One position from the phone. Plain slots, not frozen (one per ping: see ``hub.history.Publication``)."""
+
     lat: float
     lon: float
     ts: float
@@ -31,7 +33,7 @@ class GpsPing:
     heading: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Gps:
     """One ping, or an offline ``batch`` (oldest first); ``pings`` is never empty."""
 

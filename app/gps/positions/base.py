@@ -33,8 +33,10 @@ class PositionPublic(TypedDict):
     heading: float | None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class DriverPosition:
+    """A driver's accepted position. Plain slots, not frozen (one per ping: see ``hub.history.Publication``)."""
+
     driver_id: int
     lat: float
     lon: float
