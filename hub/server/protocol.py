@@ -37,7 +37,6 @@ HEARTBEAT_STATE_KEY = "hub.heartbeat"
 """Lifespan state key of the process's :class:`~hub.server.heartbeat.Heartbeat` (set by the application)."""
 
 _CLOSE_TIMEOUT_S = 5.0  # how long the peer has to take what is buffered and answer our close frame
-
 OnFrame = Callable[[bytes, bool], None]
 OnLost = Callable[[int], None]
 
@@ -132,7 +131,8 @@ class HubWebSocketProtocol(asyncio.Protocol):
                 self._lost_code = event.code if event.code is not None else 1005
             elif isinstance(event, Failure):
                 self._lost_code = int(event.code)
-        self._flush_wire()
+        if wire.state is not OPEN or wire.has_data_to_send():  # usually neither: a data frame needs no answer
+            self._flush_wire()
 
     def eof_received(self) -> bool | None:
         self.wire.receive_eof()

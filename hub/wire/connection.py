@@ -101,6 +101,10 @@ class ServerConnection:
         writes, self._writes = self._writes, []
         return writes
 
+    def has_data_to_send(self) -> bool:
+        """Whether :meth:`data_to_send` would return anything (cheaper to ask than to call it per frame)."""
+        return bool(self._writes)
+
     def send_text(self, payload: bytes) -> bool:
         """Queue a text frame. ``payload`` must already be UTF-8 (it is not checked: the hub builds it).
 
