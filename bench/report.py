@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 from bench import docs_merge
+from bench.core_sharing import describe as describe_sharing
 from bench.measure import fmt, render_table
 from bench.scenarios import SCENARIOS
 
@@ -82,6 +83,7 @@ def render(run: dict[str, Any], command: str, previous: str = "") -> str:
                     f"{m['commit'] or '?'}{' + uncommitted changes in hub/ or app/' if m['hub_app_modified'] else ''}",
                 ],
                 ["pinning", run["pinning"]],
+                ["CPU sharing", describe_sharing(m.get("core_sharing"))],
                 [
                     "other load",
                     f"{run.get('other_load_pct', '?')}% of a core used by other processes during the run "

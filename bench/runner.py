@@ -21,6 +21,7 @@ from typing import Any
 from bench import report
 from bench.ceiling import measure_ceiling
 from bench.cluster import Services
+from bench.core_sharing import measure_core_sharing
 from bench.machine import machine
 from bench.pool import ClientPool
 from bench.procs import Children, busy_cpu_seconds, own_cpu_seconds, plan_pinning
@@ -62,6 +63,7 @@ async def run(options: Options) -> dict[str, Any]:
     profile = PROFILES[options.profile]
     pinning = plan_pinning()
     facts = machine(ROOT)  # before pinning ourselves: it reports the CPUs the run was given
+    facts["core_sharing"] = await asyncio.to_thread(measure_core_sharing, pinning)  # before any child starts
     if options.pin_self and pinning.clients is not None:
         os.sched_setaffinity(0, pinning.clients)  # the orchestrator is a client too: off the server's CPU
     raise_nofile()
