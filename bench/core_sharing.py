@@ -69,18 +69,20 @@ def measure_core_sharing(pinning: Pinning) -> dict[str, Any] | None:
     }
 
 
-def describe(result: dict[str, Any] | None) -> str:
-    """The machine table's line."""
-    if not result:
+def describe(start: dict[str, Any] | None, end: dict[str, Any] | None = None) -> str:
+    """The machine table's line: the check at the start of the run, and at its end when it was made."""
+    if not start:
         return "not measured (no pinning)"
-    verdict = (
-        "they share one physical core (SMT siblings): the clients' load slows the server, so per-core "
-        "figures of the server are low by up to that factor"
-        if result["shared"]
-        else "separate physical cores"
-    )
+    checks = [(when, r) for when, r in (("start", start), ("end", end)) if r]
+    slowdowns = " and ".join(f"{r['slowdown']}x ({when})" for when, r in checks)
+    shared = [r["shared"] for _, r in checks]
+    if all(shared):
+        verdict = "one physical core (SMT siblings): the clients' load slows the server"
+    elif any(shared):
+        verdict = "one physical core at one check, not at the other: the hypervisor moves them, and the figures vary"
+    else:
+        verdict = "separate physical cores"
     return (
-        f"a Python loop on CPU {result['server_cpu']} took {result['slowdown']}x as long while CPU "
-        f"{result['client_cpu']} was busy ({result['alone_s'] * 1000:.0f} vs {result['beside_busy_s'] * 1000:.0f} ms): "
-        f"{verdict}"
+        f"a Python loop on CPU {start['server_cpu']} ran {slowdowns} as long beside a busy CPU "
+        f"{start['client_cpu']} as alone: {verdict}"
     )

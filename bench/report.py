@@ -83,7 +83,7 @@ def render(run: dict[str, Any], command: str, previous: str = "") -> str:
                     f"{m['commit'] or '?'}{' + uncommitted changes in hub/ or app/' if m['hub_app_modified'] else ''}",
                 ],
                 ["pinning", run["pinning"]],
-                ["CPU sharing", describe_sharing(m.get("core_sharing"))],
+                ["CPU sharing", describe_sharing(m.get("core_sharing"), m.get("core_sharing_end"))],
                 [
                     "other load",
                     f"{run.get('other_load_pct', '?')}% of a core used by other processes during the run "

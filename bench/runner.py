@@ -118,6 +118,8 @@ async def run(options: Options) -> dict[str, Any]:
     finally:
         await children.close()
         shutil.rmtree(workdir, ignore_errors=True)
+    # Again at the end: a hypervisor may move the virtual CPUs onto other host threads during the run.
+    facts["core_sharing_end"] = await asyncio.to_thread(measure_core_sharing, pinning)
     wall = time.monotonic() - started
     # Every child has been waited for, so its CPU time is in RUSAGE_CHILDREN: the rest of the machine's busy
     # time was other processes (another test run, a build) competing for the same CPUs.
