@@ -3,7 +3,8 @@
 There is no REST endpoint that creates trucks or users, so the rows go in with plain SQL before
 any hub starts: one truck per shift (the seeded menu's shared categories, sides and drinks, are
 sold by every truck), a staff account per truck, and a driver account per simulated driver
-(the low-cost argon2id hash of :func:`cheap_password_hash`, so a thousand logins take seconds).
+(the low-cost argon2id hash of :func:`cheap_password_hash`, with the hubs set to match, so a thousand logins
+take seconds).
 Each case then runs on its own ``CREATE DATABASE … TEMPLATE`` copy: both start from the same rows.
 """
 

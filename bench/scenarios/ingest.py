@@ -19,6 +19,7 @@ from bench.measure import fmt, p50_p99, percentiles, render_table, shorten, wait
 from bench.pool import WorkerHandle
 from bench.scenarios.base import Context, Metric, Profile, Setup
 from bench.scenarios.ingest_support import (
+    CHEAP_HASH_ENV,
     DRIVER_PASSWORD,
     DRIVER_PREFIX,
     add_driver_accounts,
@@ -32,18 +33,18 @@ __all__ = ["GPS_PER_S", "METHOD", "NAME", "headline", "run", "setup", "sizes", "
 
 NAME = "ingest"
 METHOD = """
-- Ingest: one driver process (bench/drivers.py, lean sockets, one frame per write) sends `gps` frames round-robin
-  over 2,000 sockets at a set aggregate rate for a step, each with `ts` = its send time; 4 dashboards (the manager's
-  token on the hub) subscribed to `gps:fleet` are the lean receivers, which decode one frame in N and record
-  `now - data.ts`, counting the frames that came after the step too. On the hub every simulated driver logs in as
-  its own `driver` account (`bench-driver-1`…, added to the hub's database copy with a minimal-cost argon2id hash of
-  the same password, so 2,000 logins take seconds, not the 4 minutes the seeded hash would cost) and the hub runs
-  with `HUB_GPS_PER_S=1000` (the default of 5 per driver would refuse the load). Peers take any token, number their
-  sockets as driver ids and fan every ping out (no conflation). A step holds its rate when no driver got an error
-  frame, every dashboard got ≥ 99% of the pings, the last one within 0.05 s + 10% of the step after the last send,
-  and ping → dashboard p99 ≤ 50 ms; rates double from 2,000/s, then bisect. Driver ceiling: the same process sending
-  as fast as it can to the sink (bench/peers/trivial.py --sink), alone on the client CPU; a step whose drivers could
-  not send its rate while the server read everything is the client's limit, flagged CLIENT-BOUND.
+- Ingest: one driver process (bench/drivers.py, lean sockets, one frame per write) sends `gps` frames round-robin over
+  2,000 sockets at a set aggregate rate for a step, each with `ts` = its send time; 4 dashboards (the manager's token
+  on the hub) subscribed to `gps:fleet` are the lean receivers, which decode one frame in N and record
+  `now - data.ts`, counting the frames that came after the step too. On the hub every simulated driver logs in as its
+  own `driver` account (`bench-driver-1`…, added to the hub's database copy with a minimal-cost argon2id hash of the
+  same password, and the hub's `HUB_ARGON2_*` set to match, so 2,000 logins take seconds, not minutes) and the hub
+  runs with `HUB_GPS_PER_S=1000` (the default of 5 per driver would refuse the load). Peers take any token, number
+  their sockets as driver ids and fan every ping out (no conflation). A step holds its rate when no driver got an
+  error frame, every dashboard got ≥ 99% of the pings, the last one within 0.05 s + 10% of the step after the last
+  send, and ping → dashboard p99 ≤ 50 ms; rates double from 2,000/s, then bisect. Driver ceiling: the same process
+  sending as fast as it can to the sink (bench/peers/trivial.py --sink), alone on the client CPU; a step whose drivers
+  could not send its rate while the server read everything is the client's limit, flagged CLIENT-BOUND.
 """  # its bullet in docs/benchmarks.md's Method section
 GPS_PER_S = 1000  # HUB_GPS_PER_S for this scenario: the contract's default (5 per driver) would refuse the load
 P99_LIMIT_MS = 50.0
@@ -63,7 +64,7 @@ def sizes(profile: Profile) -> tuple[int, ...]:
 
 def setup(profile: Profile) -> Setup:
     return Setup(
-        hub_env={"HUB_GPS_PER_S": str(GPS_PER_S)},
+        hub_env={"HUB_GPS_PER_S": str(GPS_PER_S), **CHEAP_HASH_ENV},
         prepare_hub_db=functools.partial(add_driver_accounts, n=max(profile.ingest_drivers)),
     )
 
