@@ -21,6 +21,7 @@ def test_messages_pass_through_and_nothing_is_written() -> None:
     conn.receive_data(client_frame(TEXT, b"again"))
     assert conn.events_received() == [TextMessage(b"hello"), BinaryMessage(b"\x00"), TextMessage(b"again")]
     assert conn.events_received() == []
+    assert not conn.has_data_to_send()
     assert conn.data_to_send() == []
     assert conn.state is OPEN
 
@@ -29,7 +30,9 @@ def test_a_ping_is_answered_with_its_payload() -> None:
     conn = ServerConnection()
     conn.receive_data(client_frame(TEXT, b"a") + client_frame(PING, b"are you there") + client_frame(PONG, b"p"))
     assert conn.events_received() == [TextMessage(b"a"), Ping(b"are you there"), Pong(b"p")]
+    assert conn.has_data_to_send()  # the I/O layer asks this per read before taking the bytes
     assert conn.data_to_send() == [pong_frame(b"are you there")]
+    assert not conn.has_data_to_send()
 
 
 def test_a_ping_between_fragments_is_answered_at_once() -> None:
