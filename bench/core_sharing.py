@@ -31,7 +31,15 @@ for _ in range(5):
     best = min(best, time.perf_counter() - t)
 print(best)
 """
-_SPIN = "import os\nos.sched_setaffinity(0, {cpu})\nprint(flush=True)\nwhile True:\n    pass\n"
+# Busy until killed, or for 60 s at most: a run killed with SIGKILL mid-check must not leave it spinning.
+_SPIN = """
+import os, time
+os.sched_setaffinity(0, {cpu})
+print(flush=True)
+end = time.monotonic() + 60
+while time.monotonic() < end:
+    pass
+"""
 
 
 def _timed_loop(cpu: int) -> float:
