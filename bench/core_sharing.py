@@ -20,7 +20,7 @@ __all__ = ["SHARED_ABOVE", "describe", "measure_core_sharing"]
 SHARED_ABOVE = 1.25  # slowdown beyond which the two CPUs are reported as sharing a core
 
 _LOOP = """
-import os, sys, time
+import os, time
 os.sched_setaffinity(0, {cpu})
 best = float("inf")
 for _ in range(5):

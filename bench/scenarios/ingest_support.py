@@ -31,7 +31,12 @@ DRIVER_PASSWORD = "password"
 _CEILING_RATE = 10_000_000.0  # far above what one process can send: the loop sends as fast as it can
 
 
-CHEAP_HASH_ENV = {"HUB_ARGON2_TIME_COST": "1", "HUB_ARGON2_MEMORY_KIB": "1024", "HUB_ARGON2_PARALLELISM": "1"}
+_CHEAP_TIME_COST, _CHEAP_MEMORY_KIB, _CHEAP_PARALLELISM = 1, 1024, 1  # argon2id at its lowest cost
+CHEAP_HASH_ENV = {
+    "HUB_ARGON2_TIME_COST": str(_CHEAP_TIME_COST),
+    "HUB_ARGON2_MEMORY_KIB": str(_CHEAP_MEMORY_KIB),
+    "HUB_ARGON2_PARALLELISM": str(_CHEAP_PARALLELISM),
+}
 """Hub settings matching :func:`cheap_password_hash` (allowed outside production): without them the hub upgrades
 each such hash to its own cost at the account's first login, and 2,000 logins took 45 s instead of about one."""
 
@@ -39,7 +44,8 @@ each such hash to its own cost at the account's first login, and 2,000 logins to
 def cheap_password_hash(password: str = DRIVER_PASSWORD) -> str:
     """argon2id at its lowest cost (t=1, 1 MiB, p=1): about 0.4 ms per login instead of the seeded hash's 120 ms,
     on a hub running with :data:`CHEAP_HASH_ENV`. Login cost is not what the bench measures."""
-    return PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash(password)
+    hasher = PasswordHasher(time_cost=_CHEAP_TIME_COST, memory_cost=_CHEAP_MEMORY_KIB, parallelism=_CHEAP_PARALLELISM)
+    return hasher.hash(password)
 
 
 def add_driver_accounts(db: Path, n: int) -> None:
