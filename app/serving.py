@@ -15,9 +15,14 @@ def uvicorn_options(settings: Settings) -> dict[str, Any]:
 
     ``X-Forwarded-For``/``-Proto`` are believed only from ``HUB_TRUSTED_PROXIES`` (the load balancer):
     the client address feeds the login throttle, so a client must not be able to choose its own.
+
+    The listen backlog is the kernel's queue of connections the event loop has not accepted yet. When a
+    node restarts under thousands of tablets they all connect within a second; uvicorn's 2048 overflowed
+    (hundreds of 5,000 connections dropped, each back only after a TCP retransmit, a second or more later).
     """
     proxies = [p.strip() for p in settings.trusted_proxies.split(",") if p.strip()]
     options = uvicorn_ws_options(settings.hub_config())
+    options["backlog"] = settings.listen_backlog
     options["proxy_headers"] = bool(proxies)
     if proxies:
         options["forwarded_allow_ips"] = proxies

@@ -72,6 +72,7 @@ class Settings:
     max_pending_hellos: int = 100  # HUB_MAX_PENDING_HELLOS (per node; more wait up to HUB_HELLO_QUEUE_S; 0: no limit)
     hello_queue_s: float = 5.0  # HUB_HELLO_QUEUE_S (then 1013; at most 50 × HUB_MAX_PENDING_HELLOS wait)
     max_opening_sockets: int = 500  # HUB_MAX_OPENING_SOCKETS (101 sent, hello unanswered; more wait for their 101)
+    listen_backlog: int = 4096  # HUB_LISTEN_BACKLOG (connections the kernel queues for accept; capped by somaxconn)
     max_pending_requests: int = 200  # HUB_MAX_PENDING_REQUESTS (REST, per process; one more is 503 at once; 0: none)
     max_sockets_per_user: int = 50  # HUB_MAX_SOCKETS_PER_USER (per node)
     max_devices_per_user: int = 50  # HUB_MAX_DEVICES_PER_USER
@@ -146,6 +147,8 @@ class Settings:
                 f"HUB_OUTBOUND_QUEUE={self.outbound_queue} must be smaller than HUB_HISTORY_SIZE={self.history_size}: "
                 "a tablet closed 4500 for overflowing its queue could never resume from history"
             )
+        if self.listen_backlog < 1:
+            raise SettingsError(f"HUB_LISTEN_BACKLOG={self.listen_backlog} must be at least 1")
         if not 0 <= self.hash_nice <= 19:
             raise SettingsError(f"HUB_HASH_NICE={self.hash_nice} must be between 0 (normal priority) and 19 (lowest)")
         for name, value in (("HUB_HASH_QUEUE", self.hash_queue), ("HUB_ARGON2_PARALLELISM", self.argon2_parallelism)):
