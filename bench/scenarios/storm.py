@@ -130,9 +130,11 @@ async def _one_size(n: int, ctx: Context) -> dict[str, Any]:
         starting = time.monotonic()
         async with ctx.targets.running("hub", again) as node:
             ready_s = time.monotonic() - starting
-            meter = ctx.meter(node, client.pid)
+            meter, overflows = ctx.meter(node, client.pid), listen_overflows()
             storm = await client.call("storm", **host, budget_s=BUDGET_S, timeout=TIMEOUT_S)
             cpu = meter.stop()
+            if overflows is not None and (after := listen_overflows()) is not None:
+                storm["listen_overflows"] = after - overflows
         await client.call("close_all")
     finally:
         await ctx.targets.children.stop(proc)
@@ -185,3 +187,17 @@ def _verdict(r: dict[str, Any]) -> str:
     if rate is not None and rate < TARGETS["hellos_per_s"]:
         misses.append(f"{rate:,.0f} hellos/s < {TARGETS['hellos_per_s']:,.0f}")
     return "met" if not misses else "; ".join(misses)
+
+
+def listen_overflows() -> int | None:
+    """The kernel's count of connections dropped because a listening socket's accept queue was full (every
+    socket on the machine: the bench's server is the one taking thousands of connects at once); None off Linux."""
+    try:
+        lines = Path("/proc/net/netstat").read_text().splitlines()
+    except OSError:
+        return None
+    for names, values in zip(lines[::2], lines[1::2], strict=False):
+        if names.startswith("TcpExt:"):
+            row = dict(zip(names.split()[1:], values.split()[1:], strict=True))
+            return int(row["ListenOverflows"]) if "ListenOverflows" in row else None
+    return None
