@@ -30,6 +30,7 @@ from app.metrics import HttpMetrics, MetricsExporter, OutboxMetrics, multiproces
 from app.middleware import RefuseNul, RequestMiddleware
 from app.models import User
 from app.passwords import password_hashing
+from app.route_index import index_routes
 from app.routes import all_routes
 from app.security import TokenSigner
 from app.services import guest_reconcile
@@ -151,12 +152,10 @@ def create_app(settings: Settings) -> Starlette:
         )
     # Innermost, so a refusal is still logged, counted per route and given CORS headers (Retry-After readable).
     middleware.append(Middleware(AdmissionMiddleware, limit=settings.max_pending_requests, refused=refused))
-    return Starlette(
-        routes=all_routes(),
-        middleware=middleware,
-        exception_handlers=exception_handlers,
-        lifespan=lifespan,
+    app = Starlette(
+        routes=all_routes(), middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan
     )
+    return index_routes(app)  # each request tries only the routes its path could match
 
 
 async def _say_when_nobody_can_log_in(db: Database) -> None:
