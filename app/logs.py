@@ -1,15 +1,27 @@
-"""JSON log lines with the request id (HTTP) or connection id (WebSocket) on every line."""
+"""JSON log lines with the request id (HTTP) or connection id (WebSocket) on every line.
+
+Lines are formatted where they are logged but written by a thread of their own: a write to standard
+error blocks when whatever reads it (a terminal, journald, a container runtime) falls behind, and on
+the event loop that would stall every socket of the node, for as long as the reader stays behind. The
+queue between them is bounded; when it is full a line is dropped and counted, and the writer says how
+many were lost once it catches up.
+"""
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import contextvars
 import logging
+import logging.handlers
+import queue
 import sys
+import threading
 import time
 
 import orjson
 
-__all__ = ["JsonFormatter", "request_id_var", "setup_logging"]
+__all__ = ["JsonFormatter", "QueuedLines", "request_id_var", "setup_logging"]
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
 
@@ -36,13 +48,61 @@ class JsonFormatter(logging.Formatter):
         return orjson.dumps(line, default=str).decode()
 
 
+_STOP_S = 2.0  # at exit, how long the writer may take to write what is queued
+
+
+class QueuedLines(logging.handlers.QueueHandler):
+    """Formats each record on the caller's thread (the request id lives in its context) and hands the line to
+    a writer thread through a bounded queue; a full queue drops the line and counts it."""
+
+    def __init__(self, stream: logging.Handler, *, capacity: int = 10_000) -> None:
+        self._lines: queue.Queue[logging.LogRecord | None] = queue.Queue(capacity)
+        super().__init__(self._lines)
+        self.setFormatter(JsonFormatter())
+        self.dropped = 0
+        self._stream = stream
+        self._writer: threading.Thread | None = threading.Thread(target=self._write, name="log-writer", daemon=True)
+        self._writer.start()
+        atexit.register(self.close)
+
+    def enqueue(self, record: logging.LogRecord) -> None:
+        try:
+            self._lines.put_nowait(record)
+        except queue.Full:
+            self.dropped += 1
+
+    def close(self) -> None:
+        """Writes what is queued, waiting at most a couple of seconds for a stuck reader (at exit; again is
+        harmless); what is still queued then is lost with the process."""
+        writer, self._writer = self._writer, None
+        if writer is not None:
+            with contextlib.suppress(queue.Full):
+                self._lines.put(None, timeout=_STOP_S)
+                writer.join(_STOP_S)
+        super().close()
+
+    def _write(self) -> None:
+        reported = 0
+        while (record := self._lines.get()) is not None:
+            self._stream.handle(record)
+            if self.dropped > reported:
+                lost, reported = self.dropped - reported, self.dropped
+                why = "%d log lines dropped: standard error was not read fast enough"
+                note = logging.LogRecord("app.logs", logging.WARNING, __file__, 0, why, (lost,), None)
+                note.msg, note.args = JsonFormatter().format(note), None
+                self._stream.handle(note)
+
+
 def setup_logging(level: str = "info") -> None:
-    """Route our loggers and uvicorn's through one JSON handler on stderr."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    """Route our loggers and uvicorn's through one JSON handler on stderr, written by its own thread."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if not any(isinstance(h, QueuedLines) for h in root.handlers):  # serve and its app factory both call this
+        stream = logging.StreamHandler(sys.stderr)
+        stream.setFormatter(logging.Formatter("%(message)s"))
+        for handler in root.handlers:
+            handler.close()
+        root.handlers[:] = [QueuedLines(stream)]
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -12,6 +12,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
+import httpx
 import pytest
 
 from app.settings import Settings
@@ -70,3 +71,14 @@ async def test_the_listening_socket_queues_a_whole_kitchen_reconnecting_at_once(
     assert asked != 2048
     async with hub_process(replace(settings, node_id="backlog"), HUB_LISTEN_BACKLOG=str(asked)) as node:
         assert _listen_backlog(node.port) == asked
+
+
+@pytest.mark.timeout(120)
+async def test_a_log_reader_that_stops_reading_stalls_no_request(settings: Settings) -> None:
+    """Every request logs a line on standard error. Written from the event loop, the node froze once the pipe's
+    buffer (64 KiB, a few hundred lines) was full and its reader (a terminal, journald, a container runtime) did
+    not read: every socket waited for it. Here nobody reads at all, and 1,500 requests still get their answers."""
+    async with hub_process(replace(settings, node_id="unread"), unread_stderr=True, HUB_LOG_LEVEL="info") as node:
+        async with httpx.AsyncClient(base_url=node.http, timeout=10.0) as http:
+            for _ in range(1_500):  # about 300 KB of log lines: several times the pipe's buffer
+                assert (await http.get("/healthz")).status_code == 200

@@ -54,7 +54,8 @@ def process_env(**extra: str) -> dict[str, str]:
 
 
 def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
-    return process_env(
+    """The node's environment from ``settings``; ``extra`` adds settings or overrides these."""
+    env = process_env(
         PORT=str(port),
         DATABASE_URL=settings.database_url,
         HUB_BROKER_URL=settings.broker_url,
@@ -65,17 +66,26 @@ def _env(settings: Settings, port: int, **extra: str) -> dict[str, str]:
         HUB_LOG_LEVEL="warning",
         HUB_ARGON2_TIME_COST=str(settings.argon2_time_cost),
         HUB_ARGON2_MEMORY_KIB=str(settings.argon2_memory_kib),
-        **extra,
     )
+    env.update(extra)
+    return env
 
 
 @contextlib.asynccontextmanager
-async def hub_process(settings: Settings, *, log: Path | None = None, **extra_env: str) -> AsyncIterator[HubProcess]:
+async def hub_process(
+    settings: Settings, *, log: Path | None = None, unread_stderr: bool = False, **extra_env: str
+) -> AsyncIterator[HubProcess]:
     """Start a node and wait until ``/readyz`` answers 200 (database and broker reachable).
 
-    ``log``: a file for the node's standard error (by default it shows up in the test's output)."""
+    ``log``: a file for the node's standard error (by default it shows up in the test's output);
+    ``unread_stderr``: a pipe nobody reads instead, as a log reader that stopped reading."""
     port = free_port()
-    stderr = log.open("wb") if log is not None else None
+    unread: int | None = None
+    stderr: int | None = None  # None: the node's warnings show up in the test's output when it fails
+    if log is not None:
+        stderr = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    elif unread_stderr:
+        unread, stderr = os.pipe()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -84,10 +94,10 @@ async def hub_process(settings: Settings, *, log: Path | None = None, **extra_en
         cwd=ROOT,
         env=_env(settings, port, **extra_env),
         stdout=asyncio.subprocess.DEVNULL,
-        stderr=stderr,  # None: the node's warnings show up in the test's output when it fails
+        stderr=stderr,
     )
     if stderr is not None:
-        stderr.close()  # the child holds its own copy
+        os.close(stderr)  # the child holds its own copy
     node = HubProcess(settings, port, None)  # type: ignore[arg-type]  # no in-process uvicorn.Server
     node.proc = proc
     try:
@@ -104,6 +114,8 @@ async def hub_process(settings: Settings, *, log: Path | None = None, **extra_en
         yield node
     finally:
         await node.stop()
+        if unread is not None:
+            os.close(unread)
 
 
 def metric(text: str, name: str, **labels: Any) -> float:
