@@ -74,7 +74,7 @@ async def _answer(router: Router, method: str, path: str) -> tuple[int, bytes, b
 
 
 _SEGMENTS = ["", "api", "shifts", "kds", "me", "open", "3", "x7", "files", "static", "docs", "a.b"]
-_METHODS = ["GET", "POST", "PATCH", "DELETE"]
+_METHODS = ["GET", "HEAD", "POST", "PATCH", "DELETE"]
 
 
 def _paths(depth: int) -> list[str]:
