@@ -4,7 +4,7 @@ Lines are formatted where they are logged but written by a thread of their own: 
 error blocks when whatever reads it (a terminal, journald, a container runtime) falls behind, and on
 the event loop that would stall every socket of the node, for as long as the reader stays behind. The
 queue between them is bounded; when it is full a line is dropped and counted, and the writer says how
-many were lost once it catches up.
+many were lost once it has caught up.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import contextlib
 import contextvars
 import logging
 import logging.handlers
+import os
 import queue
 import sys
 import threading
@@ -53,27 +54,32 @@ _STOP_S = 2.0  # at exit, how long the writer may take to write what is queued
 
 class QueuedLines(logging.handlers.QueueHandler):
     """Formats each record on the caller's thread (the request id lives in its context) and hands the line to
-    a writer thread through a bounded queue; a full queue drops the line and counts it."""
+    a writer thread through a bounded queue; a full queue drops the line and counts it.
 
-    def __init__(self, stream: logging.Handler, *, capacity: int = 10_000) -> None:
-        self._lines: queue.Queue[logging.LogRecord | None] = queue.Queue(capacity)
+    The writer writes to the file descriptor itself, holding no lock of the logging module: a write stuck on a
+    reader that stopped blocks that thread alone, and the process still exits (``logging.shutdown`` at exit
+    takes every handler's lock)."""
+
+    def __init__(self, fd: int, *, capacity: int = 10_000) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue(capacity)
         super().__init__(self._lines)
         self.setFormatter(JsonFormatter())
         self.dropped = 0
-        self._stream = stream
+        self._fd = fd
         self._writer: threading.Thread | None = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._writer.start()
         atexit.register(self.close)
 
     def enqueue(self, record: logging.LogRecord) -> None:
         try:
-            self._lines.put_nowait(record)
+            self._lines.put_nowait(record.getMessage())  # prepare() left the formatted line there
         except queue.Full:
             self.dropped += 1
 
     def close(self) -> None:
-        """Writes what is queued, waiting at most a couple of seconds for a stuck reader (at exit; again is
-        harmless); what is still queued then is lost with the process."""
+        """Writes what is queued, waiting at most a couple of seconds for a reader that stopped (at exit; again
+        is harmless); whatever is still queued then is lost with the process."""
+        atexit.unregister(self.close)
         writer, self._writer = self._writer, None
         if writer is not None:
             with contextlib.suppress(queue.Full):
@@ -83,14 +89,28 @@ class QueuedLines(logging.handlers.QueueHandler):
 
     def _write(self) -> None:
         reported = 0
-        while (record := self._lines.get()) is not None:
-            self._stream.handle(record)
-            if self.dropped > reported:
-                lost, reported = self.dropped - reported, self.dropped
-                why = "%d log lines dropped: standard error was not read fast enough"
-                note = logging.LogRecord("app.logs", logging.WARNING, __file__, 0, why, (lost,), None)
-                note.msg, note.args = JsonFormatter().format(note), None
-                self._stream.handle(note)
+        while (line := self._lines.get()) is not None:
+            self._put(line)
+            if self.dropped > reported and self._lines.empty():  # caught up: say once how many were lost
+                reported = self._report(reported)
+        if self.dropped > reported:  # stopping: what was lost since
+            self._report(reported)
+
+    def _report(self, reported: int) -> int:
+        """Writes how many lines were dropped since ``reported`` were; returns the new total reported."""
+        seen = self.dropped
+        why = "%d log lines dropped: standard error was not read fast enough"
+        note = logging.LogRecord("app.logs", logging.WARNING, __file__, 0, why, (seen - reported,), None)
+        self._put(JsonFormatter().format(note))
+        return seen
+
+    def _put(self, line: str) -> None:
+        data = memoryview((line + "\n").encode())
+        try:
+            while data:
+                data = data[os.write(self._fd, data) :]
+        except OSError:
+            pass  # standard error closed: nowhere left to log
 
 
 def setup_logging(level: str = "info") -> None:
@@ -98,11 +118,7 @@ def setup_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
     if not any(isinstance(h, QueuedLines) for h in root.handlers):  # serve and its app factory both call this
-        stream = logging.StreamHandler(sys.stderr)
-        stream.setFormatter(logging.Formatter("%(message)s"))
-        for handler in root.handlers:
-            handler.close()
-        root.handlers[:] = [QueuedLines(stream)]
+        root.handlers[:] = [QueuedLines(sys.stderr.fileno())]
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -155,7 +155,7 @@ def create_app(settings: Settings) -> Starlette:
     app = Starlette(
         routes=all_routes(), middleware=middleware, exception_handlers=exception_handlers, lifespan=lifespan
     )
-    return index_routes(app)  # each request tries only the routes its path could match
+    return index_routes(app, lifespan)  # each request tries only the routes its path could match
 
 
 async def _say_when_nobody_can_log_in(db: Database) -> None:

@@ -15,10 +15,11 @@ Everything else (405 for another method, 404, slash redirects, lifespan, websock
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Match, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import Lifespan, Receive, Scope, Send
 
 __all__ = ["IndexedRouter", "index_routes"]
 
@@ -27,7 +28,8 @@ _Key = tuple[str, str | None]
 
 
 class IndexedRouter(Router):
-    """Drop-in for :class:`starlette.routing.Router`; the index follows ``routes`` if it changes."""
+    """Drop-in for :class:`starlette.routing.Router`. The index is rebuilt when routes are appended, inserted
+    or removed (or the list replaced); routes replaced in place or reordered are not noticed."""
 
     _indexed: list[BaseRoute] | None = None
     _count = 0
@@ -36,8 +38,9 @@ class IndexedRouter(Router):
     _anywhere: _Candidates
 
     async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not scope.get("root_path"):
-            path: str = scope["path"]
+        path: str = scope.get("path", "")
+        # A root_path, and a final newline (Python's "$" matches before it), are left to Starlette's scan.
+        if scope["type"] == "http" and not scope.get("root_path") and not path.endswith("\n"):
             if self._indexed is not self.routes or self._count != len(self.routes):
                 self._build()
             first, slash, rest = path[1:].partition("/")
@@ -96,7 +99,10 @@ def _literal_start(route: BaseRoute) -> tuple[_Key | str | None, str]:
     return None, prefix
 
 
-def index_routes(app: Starlette) -> Starlette:
-    """``app`` with an :class:`IndexedRouter` over its routes and lifespan (before its first request)."""
-    app.router = IndexedRouter(app.router.routes, lifespan=app.router.lifespan_context)
+def index_routes(app: Starlette, lifespan: Lifespan[Any]) -> Starlette:
+    """``app`` with an :class:`IndexedRouter` in place of its router (before its first request).
+
+    Starlette builds its router from the routes and the lifespan it was given, nothing else; so does this.
+    """
+    app.router = IndexedRouter(app.router.routes, redirect_slashes=app.router.redirect_slashes, lifespan=lifespan)
     return app

@@ -179,7 +179,7 @@ def test_storm_on_tiny_sizes(tmp_path: Path) -> None:
     assert storm["all_back_s"] is not None and storm["all_back_s"] > 0
     assert 0 < storm["hello_to_welcome_ms"]["p50"] <= storm["hello_to_welcome_ms"]["p99"]
     assert storm["welcomed_per_s"] is not None and storm["welcomed_per_s"] > 0
-    assert storm["listen_overflows"] >= 0  # read from the kernel around the storm (Linux)
+    assert isinstance(storm["listen_overflows"], int)  # the kernel's count was read around the storm (Linux)
 
 
 def _service(name: str) -> str:

@@ -7,8 +7,11 @@ command line exercises (uvloop's transports, the process's own signal handling).
 from __future__ import annotations
 
 import asyncio
+import shutil
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -67,8 +70,9 @@ async def test_the_listening_socket_queues_a_whole_kitchen_reconnecting_at_once(
     backlog of 2048 overflowed in the storm bench (hundreds of 5,000 connections dropped, each back only after
     a TCP retransmit); the node listens with ``HUB_LISTEN_BACKLOG`` instead, which the kernel caps at somaxconn."""
     somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
-    asked = min(3000, somaxconn)
-    assert asked != 2048
+    if somaxconn <= 2048 or shutil.which("ss") is None:  # .ci/run installs ss; CI's kernels allow 4096
+        pytest.skip(f"somaxconn {somaxconn} caps any backlog at uvicorn's default, or no ss to read it")
+    asked = 3000
     async with hub_process(replace(settings, node_id="backlog"), HUB_LISTEN_BACKLOG=str(asked)) as node:
         assert _listen_backlog(node.port) == asked
 
@@ -77,8 +81,13 @@ async def test_the_listening_socket_queues_a_whole_kitchen_reconnecting_at_once(
 async def test_a_log_reader_that_stops_reading_stalls_no_request(settings: Settings) -> None:
     """Every request logs a line on standard error. Written from the event loop, the node froze once the pipe's
     buffer (64 KiB, a few hundred lines) was full and its reader (a terminal, journald, a container runtime) did
-    not read: every socket waited for it. Here nobody reads at all, and 1,500 requests still get their answers."""
+    not read: every socket waited for it. Here nobody reads at all: 1,500 requests still get their answers, and
+    the node still stops promptly on SIGTERM."""
     async with hub_process(replace(settings, node_id="unread"), unread_stderr=True, HUB_LOG_LEVEL="info") as node:
         async with httpx.AsyncClient(base_url=node.http, timeout=10.0) as http:
             for _ in range(1_500):  # about 300 KB of log lines: several times the pipe's buffer
                 assert (await http.get("/healthz")).status_code == 200
+        stopping = time.monotonic()
+        await node.stop()  # and it still exits on SIGTERM, on its own, its last lines lost
+        assert node.proc.returncode in (0, -signal.SIGTERM)  # uvicorn exits by the signal it was given, not killed
+        assert time.monotonic() - stopping < 15

@@ -79,25 +79,32 @@ async def hub_process(
 
     ``log``: a file for the node's standard error (by default it shows up in the test's output);
     ``unread_stderr``: a pipe nobody reads instead, as a log reader that stopped reading."""
+    assert log is None or not unread_stderr, "one place for the node's standard error"
     port = free_port()
     unread: int | None = None
     stderr: int | None = None  # None: the node's warnings show up in the test's output when it fails
     if log is not None:
-        stderr = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        stderr = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     elif unread_stderr:
         unread, stderr = os.pipe()
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "app",
-        "serve",
-        cwd=ROOT,
-        env=_env(settings, port, **extra_env),
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=stderr,
-    )
-    if stderr is not None:
-        os.close(stderr)  # the child holds its own copy
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "app",
+            "serve",
+            cwd=ROOT,
+            env=_env(settings, port, **extra_env),
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=stderr,
+        )
+    except BaseException:
+        if unread is not None:
+            os.close(unread)
+        raise
+    finally:
+        if stderr is not None:
+            os.close(stderr)  # the child holds its own copy
     node = HubProcess(settings, port, None)  # type: ignore[arg-type]  # no in-process uvicorn.Server
     node.proc = proc
     try:
