@@ -118,7 +118,11 @@ def setup_logging(level: str = "info") -> None:
     root = logging.getLogger()
     root.setLevel(level.upper())
     if not any(isinstance(h, QueuedLines) for h in root.handlers):  # serve and its app factory both call this
-        root.handlers[:] = [QueuedLines(sys.stderr.fileno())]
+        try:
+            fd = sys.stderr.fileno()
+        except (AttributeError, OSError, ValueError):  # replaced by something without a descriptor (a test's capture)
+            fd = 2
+        root.handlers[:] = [QueuedLines(fd)]
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []
