@@ -6,9 +6,10 @@
 - ``wait_closed``: until every tablet's socket is closed (the scenario stopped the node).
 - ``storm``: every tablet comes back at the same instant, as tablets do when their node returns: connect, hello,
   subscribe with ``since`` its position and, when the hub answers ``recovered: false``, refetch the KDS snapshot
-  over REST. A tablet that is refused (connection refused, closed 1013 by admission control, any reconnect code)
-  retries after the full-jitter delay of the Python client (:class:`hub_client.reconnect.Backoff`), as a real
-  tablet does. Returns per-tablet timings, summarised.
+  over REST (unless ``refetch`` is false: the hub's own part alone). A tablet that is refused (connection
+  refused, closed 1013 by admission control, any reconnect code) retries after the full-jitter delay of the
+  Python client (:class:`hub_client.reconnect.Backoff`), as a real tablet does. Returns per-tablet timings,
+  summarised.
 """
 
 from __future__ import annotations
@@ -143,7 +144,7 @@ class Storm:
 
     async def storm(self, cmd: dict[str, Any]) -> dict[str, Any]:
         """Every tablet back at once; returns when all are back or ``budget_s`` ran out."""
-        budget, timeout = float(cmd["budget_s"]), float(cmd["timeout"])
+        budget, timeout, refetch = float(cmd["budget_s"]), float(cmd["timeout"]), bool(cmd.get("refetch", True))
         pool = await HttpPool.open(cmd["host"], cmd["port"], _SNAPSHOT_CONNECTIONS)
         backoff, rng = Backoff(), random.Random(int(cmd.get("seed", 1)))
         self.tablets = []
@@ -186,7 +187,7 @@ class Storm:
             rec.hello_at, rec.welcome_at = tablet.t_hello - t0, tablet.t_welcome - t0
             rec.recovered = bool(tablet.subscribed.get("recovered"))
             self.positions[i] = {"seq": tablet.subscribed["seq"], "epoch": tablet.subscribed["epoch"]}
-            if not rec.recovered:  # the hub lost this topic's history (a new epoch): the snapshot, over REST
+            if not rec.recovered and refetch:  # the hub lost this topic's history (a new epoch): the snapshot
                 asked = time.monotonic()
                 try:
                     status, _ = await pool.request("GET", f"/api/shifts/{self.shifts[i]}/kds", token=self.tokens[i])
