@@ -140,6 +140,7 @@ async def _one_size(n: int, ctx: Context) -> list[dict[str, Any]]:
                 cpu = meter.stop()
                 if overflows is not None and (after := listen_overflows()) is not None:
                     storm["listen_overflows"] = after - overflows
+                stopping = time.monotonic()
                 await ctx.targets.children.stop(node.proc, timeout=30.0)  # SIGTERM: the tablets are closed again
             row = {"tablets": n, "refetch": refetch, "sessions": len(sessions), "users": math.ceil(n / PER_USER),
                    "shifts": len(trucks), "tickets_per_shift": TICKETS, "open_s": opened["seconds"],
@@ -148,6 +149,7 @@ async def _one_size(n: int, ctx: Context) -> list[dict[str, Any]]:
             row["verdict"] = _verdict(row)
             ctx.say(f"    {line(row)}")
             rows.append(row)
+            stop_s = time.monotonic() - stopping  # the stop before the next restart
         await client.call("close_all")
     finally:
         await ctx.targets.children.stop(proc)
