@@ -13,7 +13,6 @@ import atexit
 import contextlib
 import contextvars
 import logging
-import logging.handlers
 import os
 import queue
 import sys
@@ -52,7 +51,7 @@ class JsonFormatter(logging.Formatter):
 _STOP_S = 2.0  # at exit, how long the writer may take to write what is queued
 
 
-class QueuedLines(logging.handlers.QueueHandler):
+class QueuedLines(logging.Handler):
     """Formats each record on the caller's thread (the request id lives in its context) and hands the line to
     a writer thread through a bounded queue; a full queue drops the line and counts it.
 
@@ -61,20 +60,25 @@ class QueuedLines(logging.handlers.QueueHandler):
     takes every handler's lock)."""
 
     def __init__(self, fd: int, *, capacity: int = 10_000) -> None:
-        self._lines: queue.Queue[str | None] = queue.Queue(capacity)
-        super().__init__(self._lines)
+        super().__init__()
         self.setFormatter(JsonFormatter())
         self.dropped = 0
         self._fd = fd
+        self._lines: queue.Queue[str | None] = queue.Queue(capacity)
         self._writer: threading.Thread | None = threading.Thread(target=self._write, name="log-writer", daemon=True)
         self._writer.start()
         atexit.register(self.close)
 
-    def enqueue(self, record: logging.LogRecord) -> None:
+    def emit(self, record: logging.LogRecord) -> None:
         try:
-            self._lines.put_nowait(record.getMessage())  # prepare() left the formatted line there
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        try:
+            self._lines.put_nowait(line)
         except queue.Full:
-            self.dropped += 1
+            self.dropped += 1  # emit runs under the handler's lock: no lost count
 
     def close(self) -> None:
         """Writes what is queued, waiting at most a couple of seconds for a reader that stopped (at exit; again
@@ -101,7 +105,7 @@ class QueuedLines(logging.handlers.QueueHandler):
         seen = self.dropped
         why = "%d log lines dropped: standard error was not read fast enough"
         note = logging.LogRecord("app.logs", logging.WARNING, __file__, 0, why, (seen - reported,), None)
-        self._put(JsonFormatter().format(note))
+        self._put(self.format(note))
         return seen
 
     def _put(self, line: str) -> None:

@@ -117,6 +117,8 @@ def test_settings_from_env_and_production_guard() -> None:
         Settings.from_env({"HUB_ENV": "production", "HUB_SECRET_KEY": "short"})
     with pytest.raises(SettingsError, match="HUB_MAX_FRAME_BYTES"):
         Settings.from_env({"HUB_MAX_FRAME_BYTES": "lots"})
+    with pytest.raises(SettingsError, match="HUB_LISTEN_BACKLOG=0 must be at least 1"):
+        Settings.from_env({"HUB_LISTEN_BACKLOG": "0"})
     assert Settings.from_env({"HUB_ENV": "production", "HUB_SECRET_KEY": "k" * 40}).production
 
 
